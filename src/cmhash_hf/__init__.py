@@ -1,0 +1,37 @@
+"""cmhash-hf: deep cross-modal hashing models in the Hugging Face style.
+
+Importing the package registers every method with `AutoConfig` / `AutoModel`.
+
+Example:
+    >>> from cmhash_hf import AutoConfig, CrossModalHashModel
+    >>> model = CrossModalHashModel.from_config(AutoConfig.for_model("dcmh", hash_bits=16))
+    >>> model.config.hash_bits
+    16
+"""
+
+from transformers import AutoConfig, AutoModel
+
+from .auto import CrossModalHashModel, get_method, list_methods, register_hash_method
+from .configuration_utils import CrossModalHashConfig
+from .modeling_outputs import CrossModalHashOutput
+from .modeling_utils import CrossModalHashPreTrainedModel, binarize
+from .methods import *  # noqa: F401,F403  (registers every method)
+from .methods import __all__ as _method_names
+from .processing import CrossModalHashProcessor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AutoConfig",
+    "AutoModel",
+    "CrossModalHashConfig",
+    "CrossModalHashModel",
+    "CrossModalHashOutput",
+    "CrossModalHashPreTrainedModel",
+    "CrossModalHashProcessor",
+    "binarize",
+    "get_method",
+    "list_methods",
+    "register_hash_method",
+    *_method_names,
+]

@@ -1,0 +1,168 @@
+"""The ``cmhash`` command line: thin wrappers over the library's modules.
+
+    cmhash train --method dcmh --dataset builtin:shapes --preset tiny --bits 16 --epochs 1 --output-dir runs/dcmh16
+    cmhash evaluate runs/dcmh16 --dataset builtin:shapes
+    cmhash search runs/dcmh16 --text "a red circle" --image-queries 2
+
+Bad input ends with one line ``cmhash: error: ...`` and exit status 2, never a traceback
+(set ``CMHASH_DEBUG=1`` to see the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import list_methods
+from .encoders.presets import PRESETS
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _key_values(pairs: Sequence[str] | None, option: str) -> dict[str, Any]:
+    result = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ValueError(f"{option} takes KEY=VALUE, got {pair!r}.")
+        key, value = pair.split("=", 1)
+        result[key.strip().replace("-", "_")] = _parse_value(value)
+    return result
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a hashing model (works under `accelerate launch` too)")
+    p.add_argument("--method", required=True, help=f"one of: {', '.join(list_methods())}")
+    p.add_argument("--dataset", default="builtin:shapes", help="builtin:shapes, a local dataset folder or a Hub id")
+    p.add_argument("--preset", default="tiny", choices=sorted(PRESETS), help="tower set-up for picture datasets")
+    p.add_argument("--bits", type=int, default=32)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--learning-rate", "--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--gradient-accumulation-steps", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--protocol", default="classic", help="split protocol (classic, dchmt)")
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--max-train-samples", type=int, default=None)
+    p.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
+    p.add_argument("--num-items", type=int, default=None, help="size of a builtin: dataset")
+    p.add_argument("--set", dest="method_kwargs", action="append", metavar="KEY=VALUE",
+                   help="override a field of the method's config (repeatable), e.g. --set gamma=0.5")
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --output-dir")
+    p.add_argument("--overwrite-output-dir", action="store_true", help="start again in a folder with checkpoints")
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="mAP of a trained run (image→text, text→image) beside chance")
+    p.add_argument("run_dir")
+    p.add_argument("--dataset", default=None, help="default: the dataset the run was trained on")
+    p.add_argument("--protocol", default=None)
+    p.add_argument("--split-seed", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=256)
+
+
+def _add_search(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("search", help="show text→image and image→text results from a dataset's database")
+    p.add_argument("run_dir")
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--text", action="append", default=[], help="a text query (repeatable)")
+    p.add_argument("--image-queries", type=int, default=0, help="how many query-set pictures to search with")
+    p.add_argument("-k", type=int, default=5)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cmhash", description="Deep cross-modal hashing: train, evaluate, search.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_search(sub)
+    return parser
+
+
+def run_train(ns: argparse.Namespace) -> None:
+    from .training import HashTrainingArguments, train
+
+    args = HashTrainingArguments(
+        method=ns.method,
+        output_dir=ns.output_dir,
+        dataset=ns.dataset,
+        preset=ns.preset,
+        bits=ns.bits,
+        epochs=ns.epochs,
+        learning_rate=ns.learning_rate,
+        weight_decay=ns.weight_decay,
+        batch_size=ns.batch_size,
+        gradient_accumulation_steps=ns.gradient_accumulation_steps,
+        seed=ns.seed,
+        protocol=ns.protocol,
+        split_seed=ns.split_seed,
+        max_train_samples=ns.max_train_samples,
+        mixed_precision=ns.mixed_precision,
+        resume=ns.resume,
+        overwrite_output_dir=ns.overwrite_output_dir,
+        dataset_kwargs={"num_items": ns.num_items} if ns.num_items else {},
+        method_kwargs=_key_values(ns.method_kwargs, "--set"),
+        num_workers=ns.num_workers,
+    )
+    metrics = train(args)
+    print(f"Saved model and processor to {ns.output_dir}")
+    print(json.dumps({k: v for k, v in metrics.items() if "/" not in k or k.endswith("/loss")}, indent=2))
+
+
+def run_evaluate(ns: argparse.Namespace) -> None:
+    from .evaluation import evaluate_run, format_results
+
+    results = evaluate_run(ns.run_dir, ns.dataset, ns.protocol, ns.split_seed, ns.batch_size)
+    print(format_results(results))
+    print(f"Wrote {os.path.join(ns.run_dir, 'results.json')}")
+
+
+def run_search(ns: argparse.Namespace) -> None:
+    from .search import RetrievalSession
+
+    session = RetrievalSession.from_run(ns.run_dir, ns.dataset)
+    for text in ns.text:
+        print(f'\ntext → images: "{text}"')
+        for rank, hit in enumerate(session.text_to_images(text, ns.k), 1):
+            print(f"  {rank}. row {hit.row:>5}  distance {hit.distance:>3}  labels {', '.join(hit.labels)}")
+    if ns.image_queries:
+        from .evaluation import resolve_split
+
+        args = session.run.training_args
+        split = resolve_split(ns.run_dir, session.data, args.get("protocol", "classic"), args.get("split_seed", 0))
+        for row in split.query[: ns.image_queries]:
+            query = session.describe(int(row))
+            print(f"\nimage → texts: query picture row {row} (labels {', '.join(query.labels)})")
+            for rank, hit in enumerate(session.image_to_texts(int(row), ns.k), 1):
+                print(f"  {rank}. distance {hit.distance:>3}  \"{hit.text}\"")
+
+COMMANDS = {"train": run_train, "evaluate": run_evaluate, "search": run_search}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    try:
+        COMMANDS[ns.command](ns)
+    except (ValueError, TypeError, OSError, KeyError, FloatingPointError) as err:
+        if os.environ.get("CMHASH_DEBUG"):
+            raise
+        message = str(err).strip("'\"") or type(err).__name__
+        print(f"cmhash: error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""`CrossModalHashConfig`: the configuration every cross-modal hashing method extends.
+
+Example:
+    >>> from cmhash_hf import CrossModalHashConfig
+    >>> config = CrossModalHashConfig(hash_bits=32, num_classes=24)
+    >>> config.hash_bits, config.image_encoder["kind"], config.text_encoder["kind"]
+    (32, 'hf', 'hf')
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import PreTrainedConfig
+
+from .encoders.specs import default_image_encoder_spec, default_text_encoder_spec, validate_encoder_spec
+
+#: The largest code length we accept; retrieval packs codes into 64-bit words.
+MAX_HASH_BITS = 4096
+
+
+class CrossModalHashConfig(PreTrainedConfig):
+    r"""
+    Shared configuration of a two-tower cross-modal hashing model.
+
+    Every method's config (`DCMHConfig`, ...) subclasses this one and adds the method's loss and training
+    hyper-parameters. The two towers are described by *encoder specs*, plain dicts saved inside `config.json`,
+    so a checkpoint rebuilds its encoders from the config alone (no download):
+
+    - ``{"kind": "hf", "config": {...}, "pooling": "auto"}``: any `AutoModel` vision backbone or text encoder
+      built with `AutoModel.from_config` from the nested config dict (ViT, ResNet, ConvNeXt, CLIP vision/text,
+      BERT-like, ...); ``pooling`` is one of ``auto``, ``pooler``, ``cls``, ``mean``.
+    - ``{"kind": "bow", "input_dim": V, "hidden_dims": [..]}``: a bag-of-words vector into an MLP.
+    - ``{"kind": "features", "input_dim": D, "hidden_dims": [..]}``: a precomputed feature vector into an MLP.
+
+    Args:
+        hash_bits (`int`, defaults to 64): code length K.
+        image_encoder (`dict`, *optional*): image tower spec; defaults to a tiny random ViT (32 px).
+        text_encoder (`dict`, *optional*): text tower spec; defaults to a tiny random BERT.
+        num_classes (`int`, defaults to 0): width of the multi-hot label vectors (0 when unknown / unsupervised).
+        label_names (`list[str]`, *optional*): names of the labels, in label-vector order.
+        dataset_name (`str`, *optional*): the dataset the model was trained on (for the model card).
+        initializer_range (`float`, defaults to 0.02): std of the normal init of hash layers and extra networks.
+    """
+
+    model_type = "cmhash"
+
+    hash_bits: int = 64
+    image_encoder: dict | None = None
+    text_encoder: dict | None = None
+    num_classes: int = 0
+    label_names: list[str] | None = None
+    dataset_name: str | None = None
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        if isinstance(self.hash_bits, bool) or not isinstance(self.hash_bits, int) or not 1 <= self.hash_bits <= MAX_HASH_BITS:
+            raise ValueError(f"hash_bits must be an integer between 1 and {MAX_HASH_BITS}, got {self.hash_bits!r}.")
+        self.image_encoder = validate_encoder_spec(self.image_encoder or default_image_encoder_spec(), "image")
+        self.text_encoder = validate_encoder_spec(self.text_encoder or default_text_encoder_spec(), "text")
+        if self.label_names is not None:
+            self.label_names = [str(name) for name in self.label_names]
+            if self.num_classes == 0:
+                self.num_classes = len(self.label_names)
+            elif self.num_classes != len(self.label_names):
+                raise ValueError(
+                    f"num_classes={self.num_classes} but {len(self.label_names)} label names were given."
+                )
+        if not isinstance(self.num_classes, int) or self.num_classes < 0:
+            raise ValueError(f"num_classes must be a non-negative integer, got {self.num_classes!r}.")
+        super().__post_init__(**kwargs)

@@ -1,0 +1,73 @@
+"""Batching rows of a cross-modal dataset through a processor, for `torch.utils.data.DataLoader`.
+
+Example:
+    >>> from cmhash_hf import CrossModalHashProcessor
+    >>> from cmhash_hf.data import load_cross_modal_dataset
+    >>> data = load_cross_modal_dataset("builtin:shapes", num_items=8)
+    >>> processor = CrossModalHashProcessor.from_texts(data.texts(), text_mode="bow")
+    >>> collate = CrossModalCollator(processor, data.num_labels)
+    >>> batch = collate([dict(data.dataset[i], sample_index=i) for i in range(4)])
+    >>> sorted(batch), tuple(batch["labels"].shape)
+    (['labels', 'pixel_values', 'sample_index', 'text_features'], (4, 24))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset as TorchDataset
+
+from .loading import CrossModalDataset, labels_to_multi_hot
+
+
+class IndexedRows(TorchDataset):
+    """A torch view of some rows of a `CrossModalDataset`; each item carries ``sample_index`` (its position)."""
+
+    def __init__(self, data: CrossModalDataset, columns: list[str]) -> None:
+        self.rows = data.dataset.select_columns(columns)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, position: int) -> dict[str, Any]:
+        return dict(self.rows[int(position)], sample_index=int(position))
+
+
+class CrossModalCollator:
+    """Turns a list of rows into model inputs: processor outputs, multi-hot ``labels`` and ``sample_index``.
+
+    The processor decides which columns are read: pictures (``image``) or ``image_features``; raw ``text`` for a
+    tokenizer or bag-of-words side, ``text_features`` otherwise.
+    """
+
+    def __init__(self, processor: Any, num_labels: int, labels_are_indices: bool = True) -> None:
+        self.processor = processor
+        self.num_labels = num_labels
+        self.labels_are_indices = labels_are_indices
+
+    @property
+    def columns(self) -> list[str]:
+        """The dataset columns this collator reads."""
+        image = "image" if self.processor.image_mode == "pixels" else "image_features"
+        text = "text" if self.processor.text_mode in ("tokenizer", "bow") else "text_features"
+        return [image, text, "labels"]
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        image_column, text_column, _ = self.columns
+        inputs: dict[str, Any] = {}
+        if image_column == "image":
+            inputs["images"] = [row["image"] for row in rows]
+        else:
+            inputs["image_features"] = [row["image_features"] for row in rows]
+        if text_column == "text":
+            inputs["text"] = [row["text"] for row in rows]
+        else:
+            inputs["text_features"] = [row["text_features"] for row in rows]
+        batch = dict(self.processor(**inputs, return_tensors="pt"))
+        if "labels" in rows[0]:
+            matrix = labels_to_multi_hot([row["labels"] for row in rows], self.num_labels, self.labels_are_indices)
+            batch["labels"] = torch.from_numpy(matrix)
+        if "sample_index" in rows[0]:
+            batch["sample_index"] = torch.tensor([row["sample_index"] for row in rows], dtype=torch.long)
+        return batch

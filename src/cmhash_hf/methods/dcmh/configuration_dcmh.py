@@ -1,0 +1,38 @@
+"""Configuration of DCMH (Deep Cross-Modal Hashing, Jiang & Li, CVPR 2017).
+
+Example:
+    >>> DCMHConfig(hash_bits=16, gamma=1.0, eta=1.0).model_type
+    'dcmh'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...configuration_utils import CrossModalHashConfig
+
+
+class DCMHConfig(CrossModalHashConfig):
+    r"""
+    DCMH hyper-parameters, with the paper's defaults.
+
+    Args:
+        gamma (`float`, defaults to 1.0): weight γ of the quantisation terms ‖B − F‖² + ‖B − G‖².
+        eta (`float`, defaults to 1.0): weight η of the bit-balance terms ‖F·1‖² + ‖G·1‖².
+        alternate_by (`str`, defaults to `"epoch"`): ``"epoch"`` updates the image net for a whole pass with G
+            fixed, then the text net with F fixed, as in the paper; ``"batch"`` alternates on every batch.
+        kwargs: the shared fields of `CrossModalHashConfig`.
+    """
+
+    model_type = "dcmh"
+
+    gamma: float = 1.0
+    eta: float = 1.0
+    alternate_by: str = "epoch"
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        if self.alternate_by not in ("epoch", "batch"):
+            raise ValueError(f"alternate_by must be 'epoch' or 'batch', got {self.alternate_by!r}.")
+        if self.gamma < 0 or self.eta < 0:
+            raise ValueError("gamma and eta must be non-negative.")
+        super().__post_init__(**kwargs)

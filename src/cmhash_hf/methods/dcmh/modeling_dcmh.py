@@ -1,0 +1,157 @@
+"""DCMH: Deep Cross-Modal Hashing (Qing-Yuan Jiang and Wu-Jun Li, CVPR 2017).
+
+What is implemented (from the paper and its public reference code, re-written here):
+
+- Pairwise similarity S_ij = 1 when items i and j share at least one label.
+- With F the image net outputs and G the text net outputs over the whole training set, and Θ_ij = ½ F_iᵀ G_j,
+  the objective is −Σ (S_ij Θ_ij − log(1 + e^{Θ_ij})) + γ(‖B − F‖² + ‖B − G‖²) + η(‖F·1‖² + ‖G·1‖²).
+- Alternating optimisation: the image net is updated with G fixed (step ``"image"``), the text net with F fixed
+  (step ``"text"``), and after each epoch B = sign(γ(F + G)) over the training set. F, G and B are per-item
+  state (`DCMHTrainingState`), saved with every training checkpoint so a run resumes exactly.
+
+Our reading where the paper leaves room: the hash layer ends in tanh (as in most re-implementations; the paper's
+last layer is linear), so Θ stays bounded; the loss is divided by (N · batch) like the reference code; F and G
+start as small Gaussian noise like the reference code. Called without training state (e.g. ``model(**batch,
+labels=labels)``), the loss uses the batch as the whole "training set", which keeps it usable outside the trainer.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...modeling_utils import CrossModalHashPreTrainedModel
+from .configuration_dcmh import DCMHConfig
+
+
+def dcmh_loss(
+    outputs: torch.Tensor,
+    other_outputs: torch.Tensor,
+    batch_labels: torch.Tensor,
+    all_labels: torch.Tensor,
+    batch_codes: torch.Tensor,
+    outputs_column_sum: torch.Tensor,
+    gamma: float,
+    eta: float,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """DCMH loss of one modality's batch against the other modality's outputs for all N training items.
+
+    Args:
+        outputs: (b, K) this modality's outputs for the batch (F_batch when training the image net).
+        other_outputs: (N, K) the other modality's outputs for every training item (G).
+        batch_labels: (b, C) multi-hot labels of the batch; all_labels: (N, C) of every training item.
+        batch_codes: (b, K) the current binary codes B of the batch items.
+        outputs_column_sum: (K,) F·1 over all N items, with the batch rows taken from ``outputs``.
+        gamma, eta: weights of the quantisation and bit-balance terms.
+
+    Returns:
+        The scalar loss divided by N · b, and its three parts (undivided, detached).
+
+    Example:
+        >>> f = torch.tensor([[1.0, -1.0]]); g = torch.tensor([[1.0, -1.0], [-1.0, 1.0]])
+        >>> y = torch.tensor([[1.0, 0.0]]); ys = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+        >>> loss, parts = dcmh_loss(f, g, y, ys, f.sign(), f.sum(0), 1.0, 1.0)
+        >>> round(parts["likelihood"].item(), 4)  # softplus(1) - 1 + softplus(-1)
+        0.6265
+    """
+    similarity = (batch_labels @ all_labels.T > 0).to(outputs.dtype)
+    theta = 0.5 * outputs @ other_outputs.T
+    likelihood = -(similarity * theta - F.softplus(theta)).sum()
+    quantization = ((batch_codes - outputs) ** 2).sum()
+    balance = (outputs_column_sum**2).sum()
+    total = (likelihood + gamma * quantization + eta * balance) / (other_outputs.shape[0] * outputs.shape[0])
+    parts = {"likelihood": likelihood.detach(), "quantization": quantization.detach(), "balance": balance.detach()}
+    return total, parts
+
+
+class DCMHTrainingState(nn.Module):
+    """F, G, B and the labels of every training item, as buffers (so `Accelerator.save_state` keeps them)."""
+
+    def __init__(self, train_labels: torch.Tensor, hash_bits: int, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        num_items = train_labels.shape[0]
+        image_outputs = 0.01 * torch.randn(num_items, hash_bits, generator=generator)
+        text_outputs = 0.01 * torch.randn(num_items, hash_bits, generator=generator)
+        self.register_buffer("labels", train_labels.float().clone())
+        self.register_buffer("image_outputs", image_outputs)
+        self.register_buffer("text_outputs", text_outputs)
+        self.register_buffer("codes", torch.where(image_outputs + text_outputs >= 0, 1.0, -1.0))
+
+    def update_codes(self, gamma: float) -> None:
+        """The discrete step: B = sign(γ(F + G)), with sign(0) = +1."""
+        self.codes.copy_(torch.where(gamma * (self.image_outputs + self.text_outputs) >= 0, 1.0, -1.0))
+
+
+class DCMHModel(CrossModalHashPreTrainedModel):
+    """DCMH (CVPR 2017): pairwise negative log-likelihood with a shared binary code matrix B.
+
+    See the module docstring for what is implemented and where we chose. Train it with ``cmhash train --method
+    dcmh`` or any loop that follows the training protocol of `CrossModalHashPreTrainedModel`.
+
+    Example:
+        >>> import torch
+        >>> from cmhash_hf import DCMHConfig
+        >>> model = DCMHModel(DCMHConfig(hash_bits=8, num_classes=3))
+        >>> batch = {"pixel_values": torch.randn(2, 3, 32, 32), "input_ids": torch.ones(2, 5, dtype=torch.long)}
+        >>> out = model(**batch, labels=torch.tensor([[1.0, 0, 0], [0, 1, 0]]))
+        >>> out.image_codes.shape, out.loss.dim()
+        (torch.Size([2, 8]), 0)
+    """
+
+    config_class = DCMHConfig
+    training_steps = ("image", "text")
+
+    def __init__(self, config: DCMHConfig) -> None:
+        super().__init__(config)
+        self.step_schedule = config.alternate_by
+        self.post_init()
+
+    def modalities_for_step(self, step: str) -> set[str]:
+        return {step}
+
+    def step_parameters(self, step: str) -> list[nn.Parameter]:
+        return self.tower_parameters(step)
+
+    def init_training_state(self, train_labels: torch.Tensor | None, num_items: int) -> DCMHTrainingState:
+        if train_labels is None:
+            raise ValueError("DCMH is supervised: its training state needs the labels of the training set.")
+        generator = torch.Generator().manual_seed(0)
+        return DCMHTrainingState(train_labels, self.config.hash_bits, generator).to(self.device)
+
+    def compute_loss(self, step, image_embeds, text_embeds, labels, sample_index, training_state):
+        outputs = image_embeds if step == "image" else text_embeds
+        if outputs is None:
+            raise ValueError(f"DCMH's {step!r} step needs {step} inputs in the batch.")
+        outputs = outputs.float()
+        if training_state is None:
+            # Standalone use: the batch is the training set; the other modality's outputs are held fixed.
+            other = text_embeds if step == "image" else image_embeds
+            if other is None:
+                raise ValueError("Without training state, DCMH's loss needs both image and text inputs.")
+            other = other.detach().float()
+            codes = torch.where(outputs.detach() + other >= 0, 1.0, -1.0)
+            return dcmh_loss(outputs, other, labels, labels, codes, outputs.sum(0), self.config.gamma, self.config.eta)
+        if sample_index is None:
+            raise ValueError("DCMH's training state needs sample_index (positions of the batch in the training set).")
+        own_all = training_state.image_outputs if step == "image" else training_state.text_outputs
+        other_all = training_state.text_outputs if step == "image" else training_state.image_outputs
+        column_sum = own_all.sum(0) - own_all[sample_index].sum(0) + outputs.sum(0)
+        return dcmh_loss(
+            outputs,
+            other_all,
+            labels,
+            training_state.labels,
+            training_state.codes[sample_index],
+            column_sum,
+            self.config.gamma,
+            self.config.eta,
+        )
+
+    def update_training_state(self, state, step, image_embeds, text_embeds, sample_index):
+        outputs = image_embeds if step == "image" else text_embeds
+        target = state.image_outputs if step == "image" else state.text_outputs
+        target[sample_index.to(target.device)] = outputs.detach().float().to(target.device)
+
+    def on_epoch_end(self, state, epoch):
+        state.update_codes(self.config.gamma)

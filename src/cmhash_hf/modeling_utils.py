@@ -1,0 +1,411 @@
+"""`CrossModalHashPreTrainedModel`: the two-tower base every hashing method extends.
+
+An image tower and a text tower (see `cmhash_hf.encoders`) each end in a hash layer of ``hash_bits`` units whose
+continuous output lies in (-1, 1); the sign of that output is the binary code. Methods add their extra networks
+and losses and declare how they train through the *training protocol* below, which is all `cmhash_hf.training`
+knows about them.
+
+Training protocol (class attributes and hooks a method may override):
+
+- ``training_steps``: names of the optimisation steps; each gets its own optimiser over ``step_parameters(step)``.
+- ``step_schedule``: ``"batch"`` runs every step on each batch in turn; ``"epoch"`` makes one pass over the
+  training data per step (DCMH's "update the image net with G fixed, then the text net with F fixed").
+- ``uses_labels``: False for unsupervised methods, whose training never reads labels.
+- ``modalities_for_step(step)``: which towers a step runs (the others are not computed).
+- ``compute_loss(step, image_embeds, text_embeds, labels, sample_index, training_state)``: the loss of a step.
+- ``init_training_state(train_labels, num_items)``: per-item state kept across steps (an ``nn.Module`` whose
+  buffers are checkpointed with the run), or None.
+- ``update_training_state(state, step, image_embeds, text_embeds, sample_index)``: called after each optimiser
+  step with the batch outputs gathered from every process.
+- ``on_epoch_end(state, epoch)``: e.g. DCMH's B = sign(γ(F + G)).
+
+Example:
+    >>> from cmhash_hf import AutoConfig, CrossModalHashModel
+    >>> model = CrossModalHashModel.from_config(AutoConfig.for_model("dcmh", hash_bits=16, num_classes=4))
+    >>> import torch
+    >>> model.encode_image(pixel_values=torch.zeros(2, 3, 32, 32)).dtype
+    torch.int8
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import AutoConfig, PreTrainedConfig, PreTrainedModel
+
+from .configuration_utils import CrossModalHashConfig
+from .encoders import build_encoder
+from .modeling_outputs import CrossModalHashOutput
+
+IMAGE_INPUT_NAMES = ("pixel_values", "image_features")
+TEXT_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids", "text_features")
+#: Keyword arguments of `from_pretrained` that say where and how to fetch files.
+HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
+
+
+def binarize(values: torch.Tensor) -> torch.Tensor:
+    """Map continuous outputs to int8 codes in {-1, +1}; zero goes to +1 so no code is ever 0.
+
+    Example:
+        >>> binarize(torch.tensor([[-0.2, 0.0, 0.7]])).tolist()
+        [[-1, 1, 1]]
+    """
+    return torch.where(values >= 0, 1, -1).to(torch.int8)
+
+
+def load_hash_config(pretrained_model_name_or_path: str, **hub_kwargs: Any) -> CrossModalHashConfig:
+    """Read the config of a checkpoint (local folder or Hub id) and check it is a cmhash-hf hashing model.
+
+    Raises:
+        OSError: the folder or repo holds no ``config.json``.
+        ValueError: the checkpoint is of a model that is not a registered hashing method.
+    """
+    no_checkpoint = OSError(
+        f"{pretrained_model_name_or_path} holds no checkpoint: no config.json was found there "
+        "(expected a folder written by save_pretrained, or a Hub model id)."
+    )
+    folder = Path(pretrained_model_name_or_path) / hub_kwargs.get("subfolder", "")
+    if folder.is_dir() and not (folder / "config.json").is_file():
+        raise no_checkpoint
+    try:
+        config = AutoConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+    except ValueError as err:
+        raise ValueError(
+            f"{pretrained_model_name_or_path} does not hold a cmhash-hf hashing model: {err}".splitlines()[0]
+        ) from None
+    except OSError:
+        raise no_checkpoint from None
+    if not isinstance(config, CrossModalHashConfig):
+        raise ValueError(
+            f"{pretrained_model_name_or_path} holds a {config.model_type!r} checkpoint, which is not a cmhash-hf "
+            "hashing model."
+        )
+    return config
+
+
+class HashLayer(nn.Module):
+    """Linear projection to ``hash_bits`` units followed by tanh: continuous codes in (-1, 1)."""
+
+    def __init__(self, input_dim: int, hash_bits: int) -> None:
+        super().__init__()
+        self.projection = nn.Linear(input_dim, hash_bits)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.projection(features))
+
+
+class CrossModalHashPreTrainedModel(PreTrainedModel):
+    """Base class of every hashing method: towers, hash layers, encoding, validation and the training protocol.
+
+    Subclasses build their extra networks after ``super().__init__(config)`` and end ``__init__`` with
+    ``self.post_init()``; they implement ``compute_loss`` and whichever training hooks they need.
+    """
+
+    config_class = CrossModalHashConfig
+    base_model_prefix = "cmhash"
+    main_input_name = "pixel_values"
+    supports_gradient_checkpointing = True
+    _no_split_modules: list[str] = []
+
+    training_steps: tuple[str, ...] = ("joint",)
+    step_schedule: str = "batch"
+    uses_labels: bool = True
+
+    def __init__(self, config: CrossModalHashConfig) -> None:
+        super().__init__(config)
+        self.image_tower = build_encoder(config.image_encoder)
+        self.text_tower = build_encoder(config.text_encoder)
+        self.image_hash = self.build_hash_layer(self.image_tower.output_dim)
+        self.text_hash = self.build_hash_layer(self.text_tower.output_dim)
+
+    # ----------------------------------------------------------------- building and loading
+    def build_hash_layer(self, input_dim: int) -> nn.Module:
+        """The module that maps a tower's features to continuous codes in (-1, 1); methods may override."""
+        return HashLayer(input_dim, self.config.hash_bits)
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str, *model_args: Any, **kwargs: Any):
+        """Load a checkpoint of *this* method; a checkpoint of another method or model is a clear error."""
+        config = kwargs.get("config")
+        if not isinstance(config, PreTrainedConfig):
+            hub_kwargs = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
+            config = load_hash_config(pretrained_model_name_or_path, **hub_kwargs)
+            kwargs["config"] = config
+        expected = cls.config_class.model_type
+        if cls.config_class is not CrossModalHashConfig and config.model_type != expected:
+            raise ValueError(
+                f"{pretrained_model_name_or_path} holds a {config.model_type!r} checkpoint, not a {expected!r} one; "
+                "load it with CrossModalHashModel.from_pretrained(...) to get the right class."
+            )
+        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+
+    # ----------------------------------------------------------------- continuous outputs
+    def _tower_features(self, modality: str, **inputs: torch.Tensor | None) -> torch.Tensor:
+        spec = self.config.image_encoder if modality == "image" else self.config.text_encoder
+        tower = self.image_tower if modality == "image" else self.text_tower
+        vector_name = "image_features" if modality == "image" else "text_features"
+        if spec["kind"] == "hf":
+            primary = "pixel_values" if modality == "image" else "input_ids"
+            value = inputs.get(primary)
+            if value is None:
+                raise ValueError(
+                    f"This model's {modality} tower is a {spec['config']['model_type']!r} encoder: pass {primary} "
+                    f"(as returned by CrossModalHashProcessor), not {vector_name}."
+                )
+            self._check_hf_input(modality, primary, value, spec)
+            tensors = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+            if "pixel_values" in tensors and tensors["pixel_values"] is not None:
+                tensors["pixel_values"] = tensors["pixel_values"].to(self.dtype)
+            return tower(**tensors)
+        vectors = inputs.get(vector_name)
+        if vectors is None:
+            raise ValueError(
+                f"This model's {modality} tower takes {spec['kind']!r} vectors of width {spec['input_dim']}: "
+                f"pass {vector_name}."
+            )
+        vectors = torch.as_tensor(vectors)
+        if vectors.dim() != 2 or vectors.shape[1] != spec["input_dim"]:
+            raise ValueError(
+                f"{vector_name} must have shape (batch, {spec['input_dim']}) for this model, got {tuple(vectors.shape)}."
+            )
+        return tower(features=vectors.to(device=self.device, dtype=self.dtype))
+
+    @staticmethod
+    def _check_hf_input(modality: str, name: str, value: torch.Tensor, spec: dict) -> None:
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}.")
+        if modality == "image":
+            channels = spec["config"].get("num_channels", 3)
+            if value.dim() != 4 or value.shape[1] != channels:
+                raise ValueError(
+                    f"pixel_values must have shape (batch, {channels}, height, width), got {tuple(value.shape)}."
+                )
+        else:
+            if value.dim() != 2:
+                raise ValueError(f"input_ids must have shape (batch, sequence_length), got {tuple(value.shape)}.")
+            vocab_size = spec["config"].get("vocab_size")
+            if vocab_size is not None and value.numel() and int(value.max()) >= vocab_size:
+                raise ValueError(
+                    f"input_ids holds token id {int(value.max())} but the text tower's vocabulary has {vocab_size} "
+                    "entries: was the text tokenized with this model's processor?"
+                )
+
+    def get_image_features(
+        self, pixel_values: torch.Tensor | None = None, image_features: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Continuous image outputs in (-1, 1), shape (batch, hash_bits)."""
+        features = self._tower_features("image", pixel_values=pixel_values, image_features=image_features)
+        return self.image_hash(features)
+
+    def get_text_features(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        text_features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Continuous text outputs in (-1, 1), shape (batch, hash_bits)."""
+        features = self._tower_features(
+            "text",
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            text_features=text_features,
+        )
+        return self.text_hash(features)
+
+    # ----------------------------------------------------------------- binary codes
+    def codes_from_embeds(self, embeds: torch.Tensor) -> torch.Tensor:
+        """Binary codes from continuous outputs; the sign by default (methods with another hash function override)."""
+        return binarize(embeds)
+
+    @contextlib.contextmanager
+    def _evaluation_mode(self) -> Iterator[None]:
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.train(was_training)
+
+    @staticmethod
+    def _pick_inputs(names: tuple[str, ...], other: tuple[str, ...], inputs: dict[str, Any], what: str) -> dict:
+        unknown = set(inputs) - set(names) - set(other)
+        if unknown:
+            raise TypeError(f"{what}() got unexpected inputs {sorted(unknown)}; it takes {list(names)}.")
+        return {k: inputs[k] for k in names if k in inputs}
+
+    def encode_image(self, **inputs: torch.Tensor) -> torch.Tensor:
+        """Image codes: int8 tensor of shape (batch, hash_bits) with values in {-1, +1}.
+
+        Runs in evaluation mode without gradients (the model's training flag is restored afterwards). Accepts the
+        output of ``CrossModalHashProcessor(images=...)``; text inputs in the same dict are ignored.
+        """
+        picked = self._pick_inputs(IMAGE_INPUT_NAMES, TEXT_INPUT_NAMES + ("labels",), inputs, "encode_image")
+        with self._evaluation_mode():
+            return self.codes_from_embeds(self.get_image_features(**picked))
+
+    def encode_text(self, **inputs: torch.Tensor) -> torch.Tensor:
+        """Text codes: int8 tensor of shape (batch, hash_bits) with values in {-1, +1}; see `encode_image`."""
+        picked = self._pick_inputs(TEXT_INPUT_NAMES, IMAGE_INPUT_NAMES + ("labels",), inputs, "encode_text")
+        with self._evaluation_mode():
+            return self.codes_from_embeds(self.get_text_features(**picked))
+
+    # ----------------------------------------------------------------- forward
+    def _check_labels(self, labels: torch.Tensor, batch_size: int | None) -> torch.Tensor:
+        labels = torch.as_tensor(labels)
+        if labels.dim() != 2:
+            raise ValueError(f"labels must be a multi-hot matrix of shape (batch, num_classes), got {tuple(labels.shape)}.")
+        if self.config.num_classes and labels.shape[1] != self.config.num_classes:
+            raise ValueError(
+                f"labels have width {labels.shape[1]} but this model was configured for {self.config.num_classes} "
+                "classes (config.num_classes)."
+            )
+        if batch_size is not None and labels.shape[0] != batch_size:
+            raise ValueError(f"labels hold {labels.shape[0]} rows for a batch of {batch_size} items.")
+        return labels.to(device=self.device, dtype=torch.float32)
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        image_features: torch.Tensor | None = None,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        text_features: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        sample_index: torch.Tensor | None = None,
+        training_step: str | None = None,
+        training_state: nn.Module | None = None,
+        return_loss: bool | None = None,
+        **kwargs: Any,
+    ) -> CrossModalHashOutput:
+        """Run the towers that have inputs (and that ``training_step`` needs) and, when asked, the loss.
+
+        The loss is computed when ``return_loss`` is True, or by default when ``labels`` or ``training_step`` is
+        given. With a ``training_step`` only the towers that step needs run and the loss is that step's; without
+        one, every tower with inputs runs and the loss is `joint_loss` (the sum of all steps' losses by default).
+        ``sample_index`` (positions in the training set) and ``training_state`` are passed by the trainer to
+        methods that keep per-item state.
+        """
+        if kwargs:
+            raise TypeError(f"forward() got unexpected inputs {sorted(kwargs)}.")
+        if training_step is not None and training_step not in self.training_steps:
+            raise ValueError(
+                f"Unknown training step {training_step!r} for {type(self).__name__}; steps: {self.training_steps}."
+            )
+        wanted = self.modalities_for_step(training_step) if training_step else {"image", "text"}
+        has_image = pixel_values is not None or image_features is not None
+        has_text = input_ids is not None or text_features is not None
+        image_embeds = (
+            self.get_image_features(pixel_values=pixel_values, image_features=image_features)
+            if has_image and "image" in wanted
+            else None
+        )
+        text_embeds = (
+            self.get_text_features(input_ids, attention_mask, token_type_ids, text_features)
+            if has_text and "text" in wanted
+            else None
+        )
+        sizes = {t.shape[0] for t in (image_embeds, text_embeds) if t is not None}
+        if len(sizes) > 1:
+            raise ValueError(
+                f"The image batch ({image_embeds.shape[0]} items) and the text batch ({text_embeds.shape[0]} items) "
+                "differ in length; pairs must line up."
+            )
+        batch_size = next(iter(sizes)) if sizes else None
+        if labels is not None:
+            labels = self._check_labels(labels, batch_size)
+        if return_loss is None:
+            return_loss = labels is not None or training_step is not None
+        loss, terms = None, None
+        if return_loss:
+            if labels is None and self.uses_labels:
+                raise ValueError(f"{type(self).__name__} is supervised: its loss needs labels.")
+            if sample_index is not None:
+                sample_index = torch.as_tensor(sample_index, device=self.device, dtype=torch.long)
+            args = (image_embeds, text_embeds, labels, sample_index, training_state)
+            if training_step is None:
+                loss, terms = self.joint_loss(*args)
+            else:
+                loss, terms = self.compute_loss(training_step, *args)
+        return CrossModalHashOutput(
+            loss=loss,
+            image_embeds=image_embeds,
+            text_embeds=text_embeds,
+            image_codes=None if image_embeds is None else self.codes_from_embeds(image_embeds.detach()),
+            text_codes=None if text_embeds is None else self.codes_from_embeds(text_embeds.detach()),
+            loss_terms=terms,
+        )
+
+    # ----------------------------------------------------------------- training protocol
+    def modalities_for_step(self, step: str) -> set[str]:
+        """The towers a training step runs; both by default."""
+        return {"image", "text"}
+
+    def step_parameters(self, step: str) -> list[nn.Parameter]:
+        """Parameters the optimiser of ``step`` updates; all trainable parameters by default."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def tower_parameters(self, modality: str) -> list[nn.Parameter]:
+        """Parameters of one modality's tower and hash layer."""
+        tower, head = (self.image_tower, self.image_hash) if modality == "image" else (self.text_tower, self.text_hash)
+        return [p for module in (tower, head) for p in module.parameters() if p.requires_grad]
+
+    def compute_loss(
+        self,
+        step: str,
+        image_embeds: torch.Tensor | None,
+        text_embeds: torch.Tensor | None,
+        labels: torch.Tensor | None,
+        sample_index: torch.Tensor | None,
+        training_state: nn.Module | None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss of one training step and its named parts; every method implements it."""
+        raise NotImplementedError(f"{type(self).__name__} does not define compute_loss.")
+
+    def joint_loss(
+        self,
+        image_embeds: torch.Tensor | None,
+        text_embeds: torch.Tensor | None,
+        labels: torch.Tensor | None,
+        sample_index: torch.Tensor | None,
+        training_state: nn.Module | None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss of ``forward`` without a ``training_step``: the sum over every step, terms named ``step/part``.
+
+        Methods whose steps play against each other (adversarial ones) override this with their generator loss.
+        """
+        total, terms = None, {}
+        for step in self.training_steps:
+            loss, parts = self.compute_loss(step, image_embeds, text_embeds, labels, sample_index, training_state)
+            total = loss if total is None else total + loss
+            terms.update({f"{step}/{name}": value for name, value in parts.items()})
+        return total, terms
+
+    def init_training_state(self, train_labels: torch.Tensor | None, num_items: int) -> nn.Module | None:
+        """Per-item state kept across steps (checkpointed with the run); none by default."""
+        return None
+
+    def update_training_state(
+        self,
+        state: nn.Module | None,
+        step: str,
+        image_embeds: torch.Tensor | None,
+        text_embeds: torch.Tensor | None,
+        sample_index: torch.Tensor,
+    ) -> None:
+        """Record a step's (gathered, detached) batch outputs in the per-item state; nothing by default."""
+
+    def on_epoch_end(self, state: nn.Module | None, epoch: int) -> None:
+        """Work done once per epoch after all steps (e.g. a discrete code update); nothing by default."""

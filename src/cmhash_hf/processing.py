@@ -1,0 +1,283 @@
+"""`CrossModalHashProcessor`: turns pictures and texts (or feature vectors) into model inputs.
+
+The image side is a `transformers` image processor (resize + normalise) or a check of precomputed feature
+vectors; the text side is a tokenizer, a bag-of-words vocabulary, or a check of precomputed text vectors.
+
+Example:
+    >>> from PIL import Image
+    >>> processor = CrossModalHashProcessor.from_texts(["a red circle", "a blue square"], text_mode="bow")
+    >>> batch = processor(images=[Image.new("RGB", (40, 40))], text=["a red square"], return_tensors="pt")
+    >>> tuple(batch["pixel_values"].shape), batch["text_features"].tolist()
+    ((1, 3, 32, 32), [[1.0, 1.0, 0.0, 0.0, 1.0]])
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from transformers import AutoImageProcessor, AutoTokenizer, BatchFeature
+from transformers.utils import cached_file
+
+from .file_utils import atomic_write_text
+from .text_vocabulary import build_bow_vocabulary, train_wordpiece_tokenizer, words_of
+
+PROCESSOR_FILE = "cmhash_processor.json"
+BOW_VOCABULARY_FILE = "bow_vocabulary.json"
+IMAGE_MODES = ("pixels", "features")
+TEXT_MODES = ("tokenizer", "bow", "features")
+ImageLike = Image.Image | np.ndarray | str | os.PathLike
+
+
+def make_image_processor(image_size: int = 32) -> Any:
+    """A resize-and-normalise image processor (mean = std = 0.5) for towers trained from scratch."""
+    try:
+        from transformers import ViTImageProcessorPil as ImageProcessor
+    except ImportError:  # transformers releases without the PIL/torchvision split
+        from transformers import ViTImageProcessor as ImageProcessor
+    return ImageProcessor(size={"height": image_size, "width": image_size}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
+
+
+def load_image(image: ImageLike, position: int) -> Image.Image:
+    """Open one image (PIL image, array or file path) as RGB; an unreadable one is a clear `ValueError`."""
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    if isinstance(image, np.ndarray):
+        try:
+            return Image.fromarray(image).convert("RGB")
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"Image {position} is an array that is not a picture: {err}") from None
+    if isinstance(image, (str, os.PathLike)):
+        path = Path(image)
+        if not path.is_file():
+            raise FileNotFoundError(f"Image {position}: no file at {path}.")
+        try:
+            with Image.open(path) as opened:
+                return opened.convert("RGB")
+        except (UnidentifiedImageError, OSError) as err:
+            raise ValueError(f"Image {position} ({path}) could not be read as a picture: {err}") from None
+    raise TypeError(f"Image {position} must be a PIL image, a numpy array or a file path, got {type(image).__name__}.")
+
+
+class CrossModalHashProcessor:
+    """Prepares both modalities for a `CrossModalHashPreTrainedModel`.
+
+    Args:
+        image_processor: a `transformers` image processor (``image_mode="pixels"``), or None for feature vectors.
+        tokenizer: a `transformers` tokenizer (``text_mode="tokenizer"``).
+        bow_vocabulary: the word list of a bag-of-words text side (``text_mode="bow"``).
+        image_feature_dim / text_feature_dim: widths of precomputed vectors (``"features"`` modes).
+        max_length: the longest tokenised text (longer texts are truncated).
+    """
+
+    def __init__(
+        self,
+        image_processor: Any = None,
+        tokenizer: Any = None,
+        bow_vocabulary: Sequence[str] | None = None,
+        image_feature_dim: int | None = None,
+        text_feature_dim: int | None = None,
+        max_length: int = 32,
+    ) -> None:
+        if (image_processor is None) == (image_feature_dim is None):
+            raise ValueError("Give exactly one of image_processor (pictures) and image_feature_dim (feature vectors).")
+        text_sides = [tokenizer is not None, bow_vocabulary is not None, text_feature_dim is not None]
+        if sum(text_sides) != 1:
+            raise ValueError("Give exactly one of tokenizer, bow_vocabulary and text_feature_dim.")
+        self.image_processor = image_processor
+        self.tokenizer = tokenizer
+        self.bow_vocabulary = list(bow_vocabulary) if bow_vocabulary is not None else None
+        self._bow_index = {w: i for i, w in enumerate(self.bow_vocabulary or [])}
+        self.image_feature_dim = image_feature_dim
+        self.text_feature_dim = text_feature_dim
+        self.max_length = max_length
+
+    # ------------------------------------------------------------------ construction
+    @property
+    def image_mode(self) -> str:
+        return "pixels" if self.image_processor is not None else "features"
+
+    @property
+    def text_mode(self) -> str:
+        if self.tokenizer is not None:
+            return "tokenizer"
+        return "bow" if self.bow_vocabulary is not None else "features"
+
+    @property
+    def text_vocab_size(self) -> int | None:
+        """Size of the tokenizer vocabulary or of the bag of words (None for text feature vectors)."""
+        if self.tokenizer is not None:
+            return len(self.tokenizer)
+        return len(self.bow_vocabulary) if self.bow_vocabulary is not None else None
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: Sequence[str],
+        text_mode: str = "tokenizer",
+        vocab_size: int = 1000,
+        image_size: int = 32,
+        max_length: int = 32,
+    ) -> "CrossModalHashProcessor":
+        """A processor for pictures plus a text side trained locally on ``texts`` (WordPiece or bag of words)."""
+        if text_mode == "tokenizer":
+            text_side = {"tokenizer": train_wordpiece_tokenizer(texts, vocab_size=vocab_size, max_length=max_length)}
+        elif text_mode == "bow":
+            text_side = {"bow_vocabulary": build_bow_vocabulary(texts, max_words=vocab_size)}
+        else:
+            raise ValueError(f"from_texts builds a 'tokenizer' or 'bow' text side, not {text_mode!r}.")
+        return cls(image_processor=make_image_processor(image_size), max_length=max_length, **text_side)
+
+    # ------------------------------------------------------------------ processing
+    def __call__(
+        self,
+        images: Sequence[ImageLike] | ImageLike | None = None,
+        text: Sequence[str] | str | None = None,
+        image_features: Any = None,
+        text_features: Any = None,
+        return_tensors: str | None = "pt",
+    ) -> BatchFeature:
+        """Process a batch. Images and texts given together must pair up (same length)."""
+        if images is None and text is None and image_features is None and text_features is None:
+            raise ValueError("Nothing to process: pass images, text, image_features or text_features.")
+        data: dict[str, Any] = {}
+        lengths: dict[str, int] = {}
+        if images is not None:
+            images = [images] if isinstance(images, (Image.Image, str, os.PathLike)) else list(images)
+            data.update(self._process_images(images))
+            lengths["images"] = len(images)
+        if image_features is not None:
+            data["image_features"] = self._check_vectors(image_features, self.image_feature_dim, "image_features")
+            lengths["image_features"] = len(data["image_features"])
+        if text is not None:
+            text = [text] if isinstance(text, str) else list(text)
+            data.update(self._process_texts(text))
+            lengths["text"] = len(text)
+        if text_features is not None:
+            data["text_features"] = self._check_vectors(text_features, self.text_feature_dim, "text_features")
+            lengths["text_features"] = len(data["text_features"])
+        if len(set(lengths.values())) > 1:
+            detail = ", ".join(f"{k}: {v}" for k, v in lengths.items())
+            raise ValueError(f"The inputs differ in length ({detail}); images and texts must pair up one to one.")
+        return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def _process_images(self, images: list[ImageLike]) -> dict[str, Any]:
+        if self.image_processor is None:
+            raise ValueError(
+                f"This processor's image side takes feature vectors of width {self.image_feature_dim} "
+                "(image_features=...), not pictures."
+            )
+        if not images:
+            raise ValueError("The image list is empty.")
+        pictures = [load_image(image, i) for i, image in enumerate(images)]
+        return {"pixel_values": np.asarray(self.image_processor(images=pictures, return_tensors="np")["pixel_values"])}
+
+    def _process_texts(self, texts: list[str]) -> dict[str, Any]:
+        if not texts:
+            raise ValueError("The text list is empty.")
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"Text {i} must be a string, got {type(text).__name__}.")
+            if not text.strip():
+                raise ValueError(f"Text {i} is empty; every text needs at least one word.")
+        if self.tokenizer is not None:
+            encoded = self.tokenizer(
+                texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
+            )
+            return {k: np.asarray(v) for k, v in encoded.items()}
+        if self.bow_vocabulary is not None:
+            return {"text_features": self.bag_of_words(texts)}
+        raise ValueError(
+            f"This processor's text side takes feature vectors of width {self.text_feature_dim} "
+            "(text_features=...), not raw text."
+        )
+
+    def bag_of_words(self, texts: Sequence[str]) -> np.ndarray:
+        """Binary bag-of-words vectors (float32, one column per vocabulary word) of ``texts``."""
+        vectors = np.zeros((len(texts), len(self.bow_vocabulary or [])), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in words_of(text):
+                column = self._bow_index.get(word)
+                if column is not None:
+                    vectors[row, column] = 1.0
+        return vectors
+
+    @staticmethod
+    def _check_vectors(values: Any, width: int | None, name: str) -> np.ndarray:
+        if width is None:
+            raise ValueError(f"This processor takes no {name}: its side for that modality is not feature vectors.")
+        try:
+            array = np.asarray(values, dtype=np.float32)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{name} must be numbers: {err}") from None
+        if array.ndim == 1:
+            array = array[None, :]
+        if array.ndim != 2 or array.shape[1] != width:
+            raise ValueError(f"{name} must have shape (batch, {width}), got {array.shape}.")
+        if not np.isfinite(array).all():
+            raise ValueError(f"{name} holds NaN or infinite values.")
+        return array
+
+    # ------------------------------------------------------------------ saving and loading
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "processor_class": type(self).__name__,
+            "image_mode": self.image_mode,
+            "text_mode": self.text_mode,
+            "image_feature_dim": self.image_feature_dim,
+            "text_feature_dim": self.text_feature_dim,
+            "max_length": self.max_length,
+        }
+
+    def save_pretrained(self, save_directory: str | os.PathLike) -> list[str]:
+        """Write the processor files into ``save_directory``; returns the file names written."""
+        directory = Path(save_directory)
+        if directory.is_file():
+            raise ValueError(f"{directory} is a file; save_pretrained needs a folder.")
+        directory.mkdir(parents=True, exist_ok=True)
+        written = []
+        if self.image_processor is not None:
+            written += [Path(p).name for p in self.image_processor.save_pretrained(directory)]
+        if self.tokenizer is not None:
+            written += [Path(p).name for p in self.tokenizer.save_pretrained(directory)]
+        if self.bow_vocabulary is not None:
+            atomic_write_text(directory / BOW_VOCABULARY_FILE, json.dumps(self.bow_vocabulary))
+            written.append(BOW_VOCABULARY_FILE)
+        atomic_write_text(directory / PROCESSOR_FILE, json.dumps(self.to_dict(), indent=2))
+        return written + [PROCESSOR_FILE]
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **hub_kwargs: Any) -> "CrossModalHashProcessor":
+        """Load a processor saved by `save_pretrained`, from a local folder or a Hub repo (through its cache)."""
+        source = str(pretrained_model_name_or_path)
+        settings = json.loads(Path(cls._resolve(source, PROCESSOR_FILE, hub_kwargs)).read_text())
+        kwargs: dict[str, Any] = {"max_length": settings.get("max_length", 32)}
+        if settings["image_mode"] == "pixels":
+            kwargs["image_processor"] = AutoImageProcessor.from_pretrained(source, **hub_kwargs)
+        else:
+            kwargs["image_feature_dim"] = settings["image_feature_dim"]
+        if settings["text_mode"] == "tokenizer":
+            kwargs["tokenizer"] = AutoTokenizer.from_pretrained(source, **hub_kwargs)
+        elif settings["text_mode"] == "bow":
+            kwargs["bow_vocabulary"] = json.loads(Path(cls._resolve(source, BOW_VOCABULARY_FILE, hub_kwargs)).read_text())
+        else:
+            kwargs["text_feature_dim"] = settings["text_feature_dim"]
+        return cls(**kwargs)
+
+    @staticmethod
+    def _resolve(source: str, filename: str, hub_kwargs: dict[str, Any]) -> str:
+        try:
+            path = cached_file(source, filename, **hub_kwargs)
+        except OSError:
+            path = None
+        if path is None:
+            raise OSError(f"{source} holds no cmhash-hf processor: {filename} was not found there.")
+        return path
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(image_mode={self.image_mode!r}, text_mode={self.text_mode!r}, text_vocab_size={self.text_vocab_size})"

@@ -1,0 +1,84 @@
+"""`HashTrainingArguments`: every setting of a training run, saved as ``training_args.json`` in the run folder.
+
+Example:
+    >>> args = HashTrainingArguments(method="dcmh", output_dir="runs/x", bits=16, epochs=1)
+    >>> args.to_dict()["method"], args.batch_size
+    ('dcmh', 64)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MIXED_PRECISION = ("no", "fp16", "bf16")
+
+
+@dataclass
+class HashTrainingArguments:
+    """Settings of one `cmhash train` run.
+
+    Args:
+        method: a registered method name (see `cmhash_hf.list_methods()`).
+        output_dir: the run folder: checkpoints, logs, and finally the model and processor.
+        dataset: ``builtin:shapes``, a local dataset folder, or a Hub dataset id.
+        preset: tower set-up for picture datasets (see `cmhash_hf.encoders.presets.PRESETS`); feature datasets
+            always get ``features`` towers sized from the data.
+        bits: code length.
+        epochs: passes over the training set.
+        learning_rate, weight_decay: AdamW settings (one optimiser per training step of the method).
+        batch_size: per-process batch size.
+        gradient_accumulation_steps: batches whose gradients are summed before each optimiser step.
+        seed: seeds weights, data order and per-item state.
+        protocol, split_seed: the split protocol and its seed (the training set is the protocol's train part).
+        max_train_samples: keep only the first N training items (quick runs).
+        mixed_precision: ``no``, ``fp16`` or ``bf16`` (on CPU, bf16 autocasts and fp16 is ignored by Accelerate).
+        resume: continue from the last epoch checkpoint in ``output_dir``.
+        overwrite_output_dir: start from scratch even if ``output_dir`` holds checkpoints of an earlier run.
+        dataset_kwargs: arguments of a built-in dataset's generator (e.g. ``{"num_items": 1000}``).
+        method_kwargs: overrides of the method's config fields (e.g. ``{"gamma": 0.5}``).
+        num_workers: DataLoader worker processes.
+    """
+
+    method: str
+    output_dir: str
+    dataset: str = "builtin:shapes"
+    preset: str = "tiny"
+    bits: int = 32
+    epochs: int = 10
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    gradient_accumulation_steps: int = 1
+    seed: int = 0
+    protocol: str = "classic"
+    split_seed: int = 0
+    max_train_samples: int | None = None
+    mixed_precision: str = "no"
+    resume: bool = False
+    overwrite_output_dir: bool = False
+    dataset_kwargs: dict[str, Any] = field(default_factory=dict)
+    method_kwargs: dict[str, Any] = field(default_factory=dict)
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}.")
+        for name in ("bits", "epochs", "batch_size", "gradient_accumulation_steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}.")
+        if self.max_train_samples is not None and self.max_train_samples < 1:
+            raise ValueError(f"max_train_samples must be positive, got {self.max_train_samples}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "HashTrainingArguments":
+        return cls(**json.loads(Path(path).read_text()))

@@ -1,0 +1,80 @@
+"""Everything a run needs before its first step: data, split, processor, model.
+
+Example:
+    >>> from cmhash_hf.training import HashTrainingArguments, prepare_run
+    >>> args = HashTrainingArguments(method="dcmh", output_dir="/tmp/x", bits=16,
+    ...                              dataset_kwargs={"num_items": 120}, max_train_samples=32)
+    >>> run = prepare_run(args)
+    >>> type(run.model).__name__, len(run.train_indices)
+    ('DCMHModel', 32)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from transformers import set_seed
+
+from ..auto import CrossModalHashModel, get_method
+from ..data import CrossModalDataset, SplitIndices, load_cross_modal_dataset
+from ..encoders.presets import towers_for_dataset
+from ..modeling_utils import CrossModalHashPreTrainedModel
+from ..processing import PROCESSOR_FILE, CrossModalHashProcessor
+from .arguments import HashTrainingArguments
+
+
+@dataclass
+class PreparedRun:
+    """The pieces of a training run."""
+
+    data: CrossModalDataset
+    split: SplitIndices
+    train_indices: np.ndarray
+    processor: CrossModalHashProcessor
+    model: CrossModalHashPreTrainedModel
+
+
+def prepare_run(args: HashTrainingArguments) -> PreparedRun:
+    """Load the dataset, draw its split, and build processor and model for ``args``.
+
+    On ``--resume`` the processor saved in the run folder is reused, so the tokenizer or vocabulary (and hence
+    the model's shapes) are exactly those of the interrupted run.
+    """
+    config_class, _ = get_method(args.method)  # unknown method: fail before any work
+    set_seed(args.seed)
+    data = load_cross_modal_dataset(args.dataset, **args.dataset_kwargs)
+    split = data.get_split(args.protocol, args.split_seed)
+    train_indices = split.train[: args.max_train_samples] if args.max_train_samples else split.train
+    saved_processor = Path(args.output_dir) / PROCESSOR_FILE
+    texts = data.texts(train_indices) if data.has_texts and data.text_feature_dim is None else None
+    processor, image_spec, text_spec = towers_for_dataset(
+        args.preset,
+        texts,
+        image_feature_dim=None if data.has_images else data.image_feature_dim,
+        text_feature_dim=data.text_feature_dim if texts is None else None,
+    )
+    if args.resume and saved_processor.is_file():
+        processor = CrossModalHashProcessor.from_pretrained(args.output_dir)
+        if processor.text_vocab_size is not None:
+            text_spec = _resize_text_spec(text_spec, processor.text_vocab_size)
+    config = config_class(
+        hash_bits=args.bits,
+        image_encoder=image_spec,
+        text_encoder=text_spec,
+        label_names=data.label_names,
+        dataset_name=data.source,
+        **args.method_kwargs,
+    )
+    set_seed(args.seed)
+    model = CrossModalHashModel.from_config(config)
+    return PreparedRun(data, split, np.asarray(train_indices), processor, model)
+
+
+def _resize_text_spec(spec: dict, vocab_size: int) -> dict:
+    if spec["kind"] == "hf":
+        spec["config"]["vocab_size"] = vocab_size
+    else:
+        spec["input_dim"] = vocab_size
+    return spec
