@@ -40,7 +40,6 @@ class CrossModalHashConfig(PreTrainedConfig):
         num_classes (`int`, defaults to 0): width of the multi-hot label vectors (0 when unknown / unsupervised).
         label_names (`list[str]`, *optional*): names of the labels, in label-vector order.
         dataset_name (`str`, *optional*): the dataset the model was trained on (for the model card).
-        initializer_range (`float`, defaults to 0.02): std of the normal init of hash layers and extra networks.
     """
 
     model_type = "cmhash"
@@ -51,7 +50,6 @@ class CrossModalHashConfig(PreTrainedConfig):
     num_classes: int = 0
     label_names: list[str] | None = None
     dataset_name: str | None = None
-    initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs: Any) -> None:
         if isinstance(self.hash_bits, bool) or not isinstance(self.hash_bits, int) or not 1 <= self.hash_bits <= MAX_HASH_BITS:

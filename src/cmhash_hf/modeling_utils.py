@@ -37,6 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import AutoConfig, PreTrainedConfig, PreTrainedModel
+from transformers import initialization as init
 
 from .configuration_utils import CrossModalHashConfig
 from .encoders import build_encoder
@@ -130,7 +131,17 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        super()._init_weights(module)
+        """LeCun-normal linear layers (std 1/sqrt(fan_in)) for our own towers, hash layers and extra networks.
+
+        The transformers default (std 0.02) starts MLP towers and hash layers with outputs near 0, where tanh
+        codes carry no signal and training crawls. Encoders built by `AutoModel` keep their own initialisation.
+        """
+        if isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=module.in_features**-0.5)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        else:
+            super()._init_weights(module)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str, *model_args: Any, **kwargs: Any):

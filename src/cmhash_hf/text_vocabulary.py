@@ -1,6 +1,6 @@
 """Text vocabularies built locally from a dataset's texts: a WordPiece tokenizer, or a bag-of-words list.
 
-Both are trained offline from the training texts, so tests and the demo need no download.
+Both are built offline and deterministically from the training texts, so tests and the demo need no download.
 
 Example:
     >>> texts = ["a red circle", "a blue square", "a red square"]
@@ -17,7 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -37,16 +37,31 @@ def build_bow_vocabulary(texts: Iterable[str], max_words: int = 1000, min_count:
 
 
 def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int = 1000, max_length: int = 32) -> PreTrainedTokenizerFast:
-    """Train a BERT-style WordPiece tokenizer (lower-case, ``[CLS] text [SEP]``) on ``texts``, offline."""
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    """Build a BERT-style WordPiece tokenizer (lower-case, ``[CLS] text [SEP]``) from ``texts``, offline.
+
+    The vocabulary is the special tokens, every character seen (alone and as a ``##`` continuation, so any word
+    can be spelled out) and then the most frequent whole words (ties in alphabetical order) up to
+    ``vocab_size``. Unlike the `tokenizers` WordPiece trainer, whose token ids change from run to run, this is
+    deterministic: the same texts always give the same ids, which a resumed run and a re-run need.
+    """
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    characters = sorted({character for word in counts for character in word})
+    base = list(SPECIAL_TOKENS) + characters + [f"##{c}" for c in characters]
+    taken = set(base)
+    ranked = sorted((item for item in counts.items() if item[0] not in taken), key=lambda item: (-item[1], item[0]))
+    words = [word for word, _ in ranked[: max(0, vocab_size - len(base))]]
+    vocabulary = {token: index for index, token in enumerate(base + words)}
+    tokenizer = Tokenizer(models.WordPiece(vocab=vocabulary, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizer
     tokenizer.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS))
-    tokenizer.train_from_iterator(texts, trainer=trainer)
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
-        special_tokens=[("[CLS]", tokenizer.token_to_id("[CLS]")), ("[SEP]", tokenizer.token_to_id("[SEP]"))],
+        special_tokens=[("[CLS]", vocabulary["[CLS]"]), ("[SEP]", vocabulary["[SEP]"])],
     )
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,

@@ -337,10 +337,9 @@ _ARROW = np.array([(-1, -0.3), (0.05, -0.3), (0.05, -0.85), (1, 0), (0.05, 0.85)
 
 
 def _place(outline: np.ndarray, cx: float, cy: float, r: float, degrees: int) -> list[tuple[float, float]]:
-    """``outline`` (inside the square of half-side 1) turned by ``degrees``, scaled by ``r`` and moved to the centre."""
-    c, s = np.cos(np.deg2rad(degrees)), np.sin(np.deg2rad(degrees))
-    x, y = outline[:, 0], outline[:, 1]
-    return [(float(cx + r * (c * u - s * v)), float(cy + r * (s * u + c * v))) for u, v in zip(x, y)]
+    """``outline`` (within the square of half-side 1) turned by ``degrees``, scaled by ``r``, centred at (cx, cy)."""
+    cos, sin = np.cos(np.deg2rad(degrees)), np.sin(np.deg2rad(degrees))
+    return [(float(cx + r * (cos * u - sin * v)), float(cy + r * (sin * u + cos * v))) for u, v in outline]
 
 
 def _pick(rng: np.random.Generator, options: list[str]) -> str:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from transformers import AutoConfig, AutoModel, CLIPTextModel, CLIPVisionModel, PreTrainedModel
+from transformers import AutoConfig, AutoModel, PreTrainedModel
 
-#: Checkpoints whose config holds both halves; we take the half that fits the modality.
-_DUAL_ENCODERS = {"clip": {"image": CLIPVisionModel, "text": CLIPTextModel}}
+#: Checkpoints that hold both halves: the attribute of the loaded model that is each modality's encoder.
+_DUAL_ENCODERS = {"clip": {"image": "vision_model", "text": "text_model"}}
 
 
 def load_pretrained_encoder(name_or_path: str, modality: str, **hub_kwargs: Any) -> tuple[dict, PreTrainedModel]:
@@ -34,10 +34,9 @@ def load_pretrained_encoder(name_or_path: str, modality: str, **hub_kwargs: Any)
     except OSError as err:
         raise OSError(f"Could not load the {modality} encoder {name_or_path!r}: {err}".splitlines()[0]) from None
     dual = _DUAL_ENCODERS.get(config.model_type)
+    model = AutoModel.from_pretrained(name_or_path, dtype="float32", **hub_kwargs)
     if dual is not None:
-        model = dual[modality].from_pretrained(name_or_path, dtype="float32", **hub_kwargs)
-    else:
-        model = AutoModel.from_pretrained(name_or_path, dtype="float32", **hub_kwargs)
+        model = getattr(model, dual[modality])
     # Sentence encoders are trained for mean pooling, and their pooler weights are often absent (random).
     pooling = "mean" if modality == "text" and dual is None else "auto"
     spec = {"kind": "hf", "config": model.config.to_dict(), "pooling": pooling, "name_or_path": str(name_or_path)}

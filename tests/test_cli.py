@@ -1,0 +1,94 @@
+"""The `cmhash` command line end to end: train → evaluate → search, resume, and clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from cmhash_hf.cli import main
+
+QUICK = ["--method", "dcmh", "--dataset", "builtin:shapes", "--preset", "tiny", "--bits", "16", "--max-train-samples", "96",
+         "--batch-size", "32"]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A small DCMH run on builtin:shapes that learns: the CPU preset, 600 training items, 15 epochs."""
+    out = tmp_path_factory.mktemp("run") / "dcmh16"
+    assert main(["train", "--method", "dcmh", "--dataset", "builtin:shapes", "--preset", "cpu", "--bits", "16",
+                 "--epochs", "15", "--max-train-samples", "600", "--set", "eta=0.1", "--output-dir", str(out)]) == 0
+    return out
+
+
+def test_train_writes_a_loadable_checkpoint_and_everything_around_it(trained_run):
+    for name in ("config.json", "model.safetensors", "cmhash_processor.json", "bow_vocabulary.json", "preprocessor_config.json",
+                 "training_args.json", "train_results.json", "train_log.jsonl", "splits/classic-seed0.json"):
+        assert (trained_run / name).is_file(), name
+    assert sorted(p.name for p in (trained_run / "checkpoints").iterdir())[:2] == ["epoch-1", "epoch-10"]
+    config = json.loads((trained_run / "config.json").read_text())
+    assert config["model_type"] == "dcmh" and config["hash_bits"] == 16 and config["eta"] == 0.1
+    log = [json.loads(line) for line in (trained_run / "train_log.jsonl").read_text().splitlines()]
+    assert {row["epoch"] for row in log} == set(range(1, 16)) and all("image/loss" in r or "text/loss" in r for r in log)
+
+
+def test_evaluate_is_far_above_chance(trained_run, capsys):
+    assert main(["evaluate", str(trained_run)]) == 0
+    printed = capsys.readouterr().out
+    results = json.loads((trained_run / "results.json").read_text())
+    assert {"map_i2t", "map_t2i", "chance_i2t", "chance_t2i", "dataset", "protocol", "bits", "num_queries", "num_database"} <= set(results)
+    assert (results["num_queries"], results["num_database"], results["bits"]) == (400, 2600, 16)
+    assert results["dataset"] == "builtin:shapes" and results["protocol"] == "classic"
+    assert 0.25 < results["chance_i2t"] < 0.4
+    for direction in ("i2t", "t2i"):
+        assert results[f"map_{direction}"] > results[f"chance_{direction}"] + 0.1, results
+    assert f"{results['map_i2t']:.4f}" in printed and "chance" in printed
+
+
+def test_search_prints_ranked_results(trained_run, capsys):
+    assert main(["search", str(trained_run), "--text", "a red circle", "--image-queries", "1", "-k", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert 'text → images: "a red circle"' in printed and "image → texts: query picture row" in printed
+    assert printed.count("  1. ") == 2 and printed.count("  3. ") == 2
+
+
+def test_resume_continues_exactly_where_the_run_stopped(tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert main(["train", *QUICK, "--epochs", "2", "--output-dir", str(straight)]) == 0
+    assert main(["train", *QUICK, "--epochs", "1", "--output-dir", str(resumed)]) == 0
+    assert main(["train", *QUICK, "--epochs", "2", "--output-dir", str(resumed), "--resume"]) == 0
+    state = json.loads((resumed / "checkpoints" / "epoch-2" / "trainer_state.json").read_text())
+    assert state == {"epoch": 2, "global_step": 12}
+    a, b = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_training_into_a_used_folder_needs_resume_or_overwrite(tmp_path, capsys):
+    assert main(["train", *QUICK, "--epochs", "1", "--output-dir", str(tmp_path)]) == 0
+    assert main(["train", *QUICK, "--epochs", "1", "--output-dir", str(tmp_path)]) == 2
+    assert "holds checkpoints of an earlier run: pass --resume" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--method", "nosuch", "--output-dir", "x"], "Unknown hashing method 'nosuch'"),
+        (["evaluate", "/no/such/run"], "/no/such/run holds no checkpoint"),
+        (["train", "--method", "dcmh", "--output-dir", "x", "--set", "gamma"], "--set takes KEY=VALUE"),
+        (["train", "--method", "dcmh", "--output-dir", "x", "--dataset", "builtin:nope"], "Unknown built-in dataset"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_exit_status_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cmhash: error: ") and message in err and "Traceback" not in err
+
+
+def test_console_script_module_runs_without_traceback():
+    result = subprocess.run([sys.executable, "-m", "cmhash_hf.cli", "evaluate", "/no/such/run"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "cmhash: error: /no/such/run holds no checkpoint" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,54 @@
+"""What makes DCMH DCMH: its loss against hand-computed values, per-item F/G/B state, the B-step."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from cmhash_hf.methods.dcmh import DCMHTrainingState, dcmh_loss
+from method_cases import tiny_batch, tiny_model
+
+
+def test_loss_matches_a_hand_computation():
+    f = torch.tensor([[1.0, -1.0]])
+    g = torch.tensor([[1.0, -1.0], [-1.0, 1.0]])
+    batch_labels = torch.tensor([[1.0, 0.0]])
+    all_labels = torch.tensor([[1.0, 1.0], [0.0, 1.0]])  # item 0 shares label 0, item 1 shares nothing
+    codes = torch.tensor([[1.0, 1.0]])
+    loss, parts = dcmh_loss(f, g, batch_labels, all_labels, codes, gamma=2.0, eta=0.5)
+    softplus = lambda x: math.log1p(math.exp(x))  # noqa: E731
+    likelihood = -(1 * 1.0 - softplus(1.0)) - (0 * -1.0 - softplus(-1.0))
+    quantization = (1 - 1) ** 2 + (1 - (-1)) ** 2
+    balance = (2 / 1) * (1.0**2 + (-1.0) ** 2)  # (N / b) * ||sum of batch outputs||^2
+    assert math.isclose(parts["likelihood"].item(), likelihood, rel_tol=1e-6)
+    assert parts["quantization"].item() == quantization and parts["balance"].item() == balance
+    assert math.isclose(loss.item(), (likelihood + 2.0 * quantization + 0.5 * balance) / (2 * 1), rel_tol=1e-6)
+
+
+def test_b_step_is_sign_of_gamma_f_plus_g_with_zero_to_plus_one():
+    state = DCMHTrainingState(torch.eye(3), hash_bits=4)
+    state.image_outputs.copy_(torch.tensor([[0.5, -0.2, 0.0, -0.9], [0.1, 0.1, -0.1, 0.3], [-0.4, 0.2, 0.0, 0.0]]))
+    state.text_outputs.copy_(torch.tensor([[-0.1, -0.3, 0.0, 0.8], [-0.2, 0.0, 0.1, 0.3], [0.4, -0.3, 0.5, -0.1]]))
+    state.update_codes(gamma=1.0)
+    assert state.codes.tolist() == [[1, -1, 1, -1], [-1, 1, 1, 1], [1, -1, 1, -1]]
+
+
+def test_training_state_follows_the_steps_and_epoch_end():
+    model = tiny_model("dcmh")
+    batch = tiny_batch()
+    state = model.init_training_state(torch.cat([batch["labels"], batch["labels"][:2]]), num_items=6)
+    assert state.image_outputs.shape == state.text_outputs.shape == state.codes.shape == (6, 16)
+    index = torch.tensor([5, 0, 2, 3])
+    out = model(**batch, training_step="image", training_state=state, sample_index=index)
+    assert out.text_embeds is None  # the image step runs the image tower only (G is held fixed)
+    model.update_training_state(state, "image", out.image_embeds, None, index)
+    assert torch.equal(state.image_outputs[index], out.image_embeds.detach())
+    model.on_epoch_end(state, epoch=0)
+    assert torch.equal(state.codes, torch.where(state.image_outputs + state.text_outputs >= 0, 1.0, -1.0))
+    # the text step's gradients reach the text tower only
+    model.zero_grad()
+    model(**batch, training_step="text", training_state=state, sample_index=index).loss.backward()
+    assert all(p.grad is None for p in model.image_tower.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.text_tower.parameters())
+    assert {id(p) for p in model.step_parameters("image")}.isdisjoint(id(p) for p in model.step_parameters("text"))

@@ -1,0 +1,108 @@
+"""CrossModalHashProcessor: each text/image mode, round trips through save/load, and clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cmhash_hf import CrossModalHashProcessor
+from cmhash_hf.text_vocabulary import build_bow_vocabulary, words_of
+
+TEXTS = ["a red circle on stripes", "two blue squares", "a green star, top left", "red square and blue circle"] * 5
+
+
+@pytest.fixture(scope="module")
+def tokenizer_processor():
+    return CrossModalHashProcessor.from_texts(TEXTS, text_mode="tokenizer", vocab_size=80)
+
+
+@pytest.fixture(scope="module")
+def bow_processor():
+    return CrossModalHashProcessor.from_texts(TEXTS, text_mode="bow", vocab_size=50)
+
+
+def test_bag_of_words_vocabulary_and_vectors(bow_processor):
+    assert words_of("A red-circle, 2 times!") == ["a", "red", "circle", "2", "times"]
+    assert build_bow_vocabulary(["b a", "a c", "a b"], max_words=2) == ["a", "b"]
+    vocabulary = bow_processor.bow_vocabulary
+    vector = bow_processor(text="RED circle, red!")["text_features"][0]
+    expected = np.zeros(len(vocabulary), dtype=np.float32)
+    expected[[vocabulary.index("red"), vocabulary.index("circle")]] = 1.0
+    assert vector.tolist() == expected.tolist()
+
+
+def test_tokenizer_mode_pads_and_frames_texts(tokenizer_processor):
+    batch = tokenizer_processor(text=["red circle", "two blue squares on stripes"], return_tensors="pt")
+    tokenizer = tokenizer_processor.tokenizer
+    assert batch["input_ids"][:, 0].tolist() == [tokenizer.cls_token_id] * 2
+    assert batch["attention_mask"].shape == batch["input_ids"].shape
+    assert batch["attention_mask"][0].sum() < batch["attention_mask"][1].sum()
+
+
+def test_images_are_resized_and_normalised(bow_processor, tmp_path):
+    white = Image.new("RGB", (50, 20), (255, 255, 255))
+    white.save(tmp_path / "white.png")
+    batch = bow_processor(images=[white, str(tmp_path / "white.png"), np.zeros((8, 8, 3), dtype=np.uint8)])
+    assert batch["pixel_values"].shape == (3, 3, 32, 32)
+    assert torch.allclose(batch["pixel_values"][0], torch.ones(3, 32, 32))
+    assert torch.allclose(batch["pixel_values"][2], -torch.ones(3, 32, 32))
+    assert torch.equal(batch["pixel_values"][0], batch["pixel_values"][1])
+
+
+@pytest.mark.parametrize("mode", ["tokenizer", "bow"])
+def test_save_and_load_give_identical_outputs(mode, tokenizer_processor, bow_processor, tmp_path):
+    processor = tokenizer_processor if mode == "tokenizer" else bow_processor
+    written = processor.save_pretrained(tmp_path)
+    assert "cmhash_processor.json" in written
+    loaded = CrossModalHashProcessor.from_pretrained(tmp_path)
+    assert (loaded.text_mode, loaded.image_mode, loaded.text_vocab_size) == (mode, "pixels", processor.text_vocab_size)
+    inputs = {"images": [Image.new("RGB", (40, 40), (200, 10, 10))], "text": ["a green circle"]}
+    before, after = processor(**inputs), loaded(**inputs)
+    assert sorted(before) == sorted(after)
+    for key in before:
+        assert torch.equal(before[key], after[key])
+
+
+def test_feature_processor_round_trip_and_width_checks(tmp_path):
+    processor = CrossModalHashProcessor(image_feature_dim=4, text_feature_dim=3)
+    processor.save_pretrained(tmp_path)
+    loaded = CrossModalHashProcessor.from_pretrained(tmp_path)
+    batch = loaded(image_features=[[1, 2, 3, 4]], text_features=[[0.5, 0, 1]])
+    assert batch["image_features"].tolist() == [[1.0, 2.0, 3.0, 4.0]] and batch["text_features"].dtype == torch.float32
+    with pytest.raises(ValueError, match=r"image_features must have shape \(batch, 4\), got \(1, 5\)"):
+        loaded(image_features=[[1, 2, 3, 4, 5]])
+    with pytest.raises(ValueError, match="takes feature vectors of width 4 \\(image_features=...\\), not pictures"):
+        loaded(images=[Image.new("RGB", (4, 4))])
+    with pytest.raises(ValueError, match="holds NaN or infinite values"):
+        loaded(text_features=[[np.nan, 0, 0]])
+
+
+def test_bad_inputs_give_one_clear_error(bow_processor, tmp_path):
+    corrupt = tmp_path / "broken.jpg"
+    corrupt.write_bytes(b"not a jpeg at all")
+    with pytest.raises(ValueError, match=r"Image 1 \(.*broken.jpg\) could not be read as a picture"):
+        bow_processor(images=[Image.new("RGB", (8, 8)), corrupt])
+    with pytest.raises(FileNotFoundError, match="Image 0: no file at"):
+        bow_processor(images=[tmp_path / "missing.png"])
+    with pytest.raises(ValueError, match="Text 1 is empty"):
+        bow_processor(text=["a red circle", "   "])
+    with pytest.raises(ValueError, match=r"differ in length \(images: 1, text: 2\)"):
+        bow_processor(images=[Image.new("RGB", (8, 8))], text=["a", "b"])
+    with pytest.raises(ValueError, match="Nothing to process"):
+        bow_processor()
+
+
+def test_loading_a_folder_without_processor_is_a_clear_error(tmp_path):
+    with pytest.raises(OSError, match="holds no cmhash-hf processor: cmhash_processor.json was not found"):
+        CrossModalHashProcessor.from_pretrained(tmp_path)
+
+
+def test_wordpiece_vocabulary_is_deterministic_and_spells_out_unknown_words():
+    from cmhash_hf.text_vocabulary import train_wordpiece_tokenizer
+
+    first, second = train_wordpiece_tokenizer(TEXTS, 60), train_wordpiece_tokenizer(list(reversed(TEXTS)), 60)
+    assert first.get_vocab() == second.get_vocab()
+    assert first.tokenize("Red dot") == ["red", "d", "##o", "##t"] and first.tokenize("zoo") == ["[UNK]"]
+    assert first.convert_ids_to_tokens([0, 1, 2, 3, 4]) == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
