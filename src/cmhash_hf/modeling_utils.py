@@ -10,6 +10,8 @@ Training protocol (class attributes and hooks a method may override):
 - ``training_steps``: names of the optimisation steps; each gets its own optimiser over ``step_parameters(step)``.
 - ``step_schedule``: ``"batch"`` runs every step on each batch in turn; ``"epoch"`` makes one pass over the
   training data per step (DCMH's "update the image net with G fixed, then the text net with F fixed").
+- ``steps_for_epoch(epoch, num_epochs)``: the steps active in an epoch (all by default); multi-stage methods
+  (e.g. a proxy-network stage before the hashing stage) return a subset.
 - ``uses_labels``: False for unsupervised methods, whose training never reads labels.
 - ``modalities_for_step(step)``: which towers a step runs (the others are not computed).
 - ``compute_loss(step, image_embeds, text_embeds, labels, sample_index, training_state)``: the loss of a step.
@@ -360,6 +362,10 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
         )
 
     # ----------------------------------------------------------------- training protocol
+    def steps_for_epoch(self, epoch: int, num_epochs: int) -> tuple[str, ...]:
+        """The training steps active in ``epoch`` (0-based) of ``num_epochs``; all of them by default."""
+        return tuple(self.training_steps)
+
     def modalities_for_step(self, step: str) -> set[str]:
         """The towers a training step runs; both by default."""
         return {"image", "text"}

@@ -124,10 +124,14 @@ class HashTrainer:
     def unwrapped(self):
         return self.accelerator.unwrap_model(self.model)
 
-    def _passes(self) -> list[tuple[str, ...]]:
+    def _passes(self, epoch: int) -> list[tuple[str, ...]]:
+        steps = self.unwrapped.steps_for_epoch(epoch, self.args.epochs)
+        unknown = set(steps) - set(self.steps)
+        if unknown:
+            raise ValueError(f"steps_for_epoch returned steps {sorted(unknown)} that are not in training_steps.")
         if self.unwrapped.step_schedule == "epoch":
-            return [(step,) for step in self.steps]
-        return [self.steps]
+            return [(step,) for step in steps]
+        return [tuple(steps)]
 
     def _log(self, record: dict[str, Any]) -> None:
         if self.accelerator.is_main_process:
@@ -193,14 +197,14 @@ class HashTrainer:
         if self.accelerator.is_main_process:
             atomic_write_text(self.output_dir / ARGS_FILE, json.dumps(self.args.to_dict(), indent=2))
             self.run.processor.save_pretrained(self.output_dir)
-        passes = self._passes()
         started = time.perf_counter()
         items_seen = 0
         last: dict[str, float] = {}
         for epoch in range(start_epoch, self.args.epochs):
             self.model.train()
+            passes = self._passes(epoch)
             for pass_number, steps in enumerate(passes):
-                self.loader.set_epoch(epoch * len(passes) + pass_number)
+                self.loader.set_epoch(epoch * len(self.steps) + pass_number)
                 label = f"epoch {epoch + 1}/{self.args.epochs}" + (f" [{steps[0]}]" if len(passes) > 1 else "")
                 bar = tqdm(self.loader, desc=label, disable=None if self.accelerator.is_local_main_process else True, leave=False)
                 for batch in bar:
