@@ -37,7 +37,7 @@ def test_train_writes_a_loadable_checkpoint_and_everything_around_it(trained_run
 
 
 def test_evaluate_is_far_above_chance(trained_run, capsys):
-    assert main(["evaluate", str(trained_run)]) == 0
+    assert main(["evaluate", str(trained_run), "--top-k", "50", "100"]) == 0
     printed = capsys.readouterr().out
     results = json.loads((trained_run / "results.json").read_text())
     assert {"map_i2t", "map_t2i", "chance_i2t", "chance_t2i", "dataset", "protocol", "bits", "num_queries", "num_database"} <= set(results)
@@ -46,7 +46,12 @@ def test_evaluate_is_far_above_chance(trained_run, capsys):
     assert 0.25 < results["chance_i2t"] < 0.4
     for direction in ("i2t", "t2i"):
         assert results[f"map_{direction}"] > results[f"chance_{direction}"] + 0.1, results
-    assert f"{results['map_i2t']:.4f}" in printed and "chance" in printed
+    assert f"{results['map_i2t']:.4f}" in printed and "chance" in printed and "mAP@50" in printed and "P@10" in printed
+    assert set(results["map_at_k_t2i"]) == {"50", "100"} and "1000" in results["precision_at_k_i2t"]
+    assert results["reports"]["i2t"]["map"] == results["map_i2t"]
+    assert 0.0 <= results["map_at_k_i2t"]["50"] <= 1.0 and results["precision_at_k_i2t"]["10"] > results["chance_i2t"]
+    for plot in ("pr_curve.png", "precision_at_k.png"):
+        assert (trained_run / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_search_prints_ranked_results(trained_run, capsys):

@@ -70,6 +70,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", default=None)
     p.add_argument("--split-seed", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--top-k", type=int, nargs="*", default=[], help="also report mAP@k for these k (e.g. 50 100)")
 
 
 def _add_search(sub: argparse._SubParsersAction) -> None:
@@ -123,9 +124,9 @@ def run_train(ns: argparse.Namespace) -> None:
 def run_evaluate(ns: argparse.Namespace) -> None:
     from .evaluation import evaluate_run, format_results
 
-    results = evaluate_run(ns.run_dir, ns.dataset, ns.protocol, ns.split_seed, ns.batch_size)
+    results = evaluate_run(ns.run_dir, ns.dataset, ns.protocol, ns.split_seed, ns.batch_size, tuple(ns.top_k))
     print(format_results(results))
-    print(f"Wrote {os.path.join(ns.run_dir, 'results.json')}")
+    print(f"Wrote results.json, pr_curve.png and precision_at_k.png in {ns.run_dir}")
 
 
 def run_search(ns: argparse.Namespace) -> None:

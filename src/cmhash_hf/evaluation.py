@@ -19,11 +19,14 @@ from .data import CrossModalDataset, SplitIndices, load_cross_modal_dataset
 from .data.splits import split_file_name
 from .encoding import DatasetCodes, encode_dataset
 from .file_utils import atomic_write_text
-from .metrics import chance_mean_average_precision, mean_average_precision
+from .metrics import plot_pr_curve, plot_precision_at_k, retrieval_report
 from .modeling_utils import CrossModalHashPreTrainedModel
 from .processing import CrossModalHashProcessor
 
 RESULTS_FILE = "results.json"
+PR_CURVE_FILE = "pr_curve.png"
+PRECISION_AT_K_FILE = "precision_at_k.png"
+DIRECTIONS = {"i2t": "image→text", "t2i": "text→image"}
 TRAINING_ARGS_FILE = "training_args.json"
 
 
@@ -62,15 +65,24 @@ def encode_split(run: LoadedRun, data: CrossModalDataset, split: SplitIndices, b
     return query, database
 
 
-def score_codes(query: DatasetCodes, database: DatasetCodes) -> dict[str, float]:
-    """mAP@all image→text and text→image, and the chance level (the expected mAP of a random ranking)."""
-    chance = float(chance_mean_average_precision(query.labels, database.labels))
-    return {
-        "map_i2t": float(mean_average_precision(query.image, database.text, query.labels, database.labels)),
-        "map_t2i": float(mean_average_precision(query.text, database.image, query.labels, database.labels)),
-        "chance_i2t": chance,
-        "chance_t2i": chance,
+def score_codes(query: DatasetCodes, database: DatasetCodes, top_k: tuple[int, ...] = ()) -> dict[str, Any]:
+    """Retrieval reports of both directions (`cmhash_hf.metrics.retrieval_report`) and the headline numbers.
+
+    Returns ``map_i2t``/``map_t2i`` (mAP@all), ``chance_i2t``/``chance_t2i`` (the expected mAP of a random
+    ranking), ``map_at_k_*`` and ``precision_at_k_*`` (keyed by ``str(k)``), and the full ``reports``.
+    """
+    reports = {
+        "i2t": retrieval_report(query.image, database.text, query.labels, database.labels, top_k_values=top_k),
+        "t2i": retrieval_report(query.text, database.image, query.labels, database.labels, top_k_values=top_k),
     }
+    results: dict[str, Any] = {}
+    for direction, report in reports.items():
+        results[f"map_{direction}"] = report["map"]
+        results[f"chance_{direction}"] = report["chance_map"]
+        results[f"map_at_k_{direction}"] = report["map_at_k"]
+        results[f"precision_at_k_{direction}"] = report["precision_at_k"]
+    results["reports"] = reports
+    return results
 
 
 def evaluate_run(
@@ -79,12 +91,14 @@ def evaluate_run(
     protocol: str | None = None,
     split_seed: int | None = None,
     batch_size: int = 256,
+    top_k: tuple[int, ...] = (),
     write: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate a run folder on ``dataset`` (default: the dataset it was trained on) and write ``results.json``.
+    """Evaluate a run folder on ``dataset`` (default: the dataset it was trained on).
 
     Queries and database come from the split protocol (default: the run's); the database is encoded by the
-    model itself, and the checkpoint is the run's last epoch.
+    model itself, and the checkpoint is the run's last epoch. With ``write``, ``results.json``, the PR curve
+    (``pr_curve.png``) and precision@k (``precision_at_k.png``) are written into the run folder.
     """
     run = load_run(run_dir)
     args = run.training_args
@@ -110,21 +124,32 @@ def evaluate_run(
         "num_queries": int(len(split.query)),
         "num_database": int(len(split.database)),
         "checkpoint": "last epoch",
-        **score_codes(query, database),
+        **score_codes(query, database, tuple(top_k)),
     }
     if write and Path(run_dir).is_dir():
-        atomic_write_text(Path(run_dir) / RESULTS_FILE, json.dumps(results, indent=2))
+        folder = Path(run_dir)
+        named = {DIRECTIONS[d]: report for d, report in results["reports"].items()}
+        title = f"{results['method']} · {results['bits']} bits · {dataset}"
+        plot_pr_curve(named, folder / PR_CURVE_FILE, title=title)
+        plot_precision_at_k(named, folder / PRECISION_AT_K_FILE, title=title)
+        atomic_write_text(folder / RESULTS_FILE, json.dumps(results, indent=2))
     return results
 
 
 def format_results(results: dict[str, Any]) -> str:
-    """A small text table of a results dict (mAP beside chance)."""
+    """A text table of a results dict: mAP@all beside chance, then mAP@k and precision@k per direction."""
+    top_ks = list(results.get("map_at_k_i2t", {}))
+    precision_ks = [k for k in results.get("precision_at_k_i2t", {}) if int(k) <= results["num_database"]]
+    header = f"{'direction':<12}{'mAP@all':>9}{'chance':>9}" + "".join(f"{'mAP@' + k:>10}" for k in top_ks)
+    header += "".join(f"{'P@' + k:>8}" for k in precision_ks)
     lines = [
         f"{results['method']} · {results['bits']} bits · {results['dataset']} ({results['protocol']}, split seed "
         f"{results['split_seed']}) · {results['num_queries']} queries × {results['num_database']} database items",
-        f"{'direction':<14}{'mAP@all':>10}{'chance':>10}",
-        f"{'image→text':<14}{results['map_i2t']:>10.4f}{results['chance_i2t']:>10.4f}",
-        f"{'text→image':<14}{results['map_t2i']:>10.4f}{results['chance_t2i']:>10.4f}",
+        header,
     ]
+    for direction, name in DIRECTIONS.items():
+        row = f"{name:<12}{results[f'map_{direction}']:>9.4f}{results[f'chance_{direction}']:>9.4f}"
+        row += "".join(f"{results[f'map_at_k_{direction}'][k]:>10.4f}" for k in top_ks)
+        row += "".join(f"{results[f'precision_at_k_{direction}'][k]:>8.4f}" for k in precision_ks)
+        lines.append(row)
     return "\n".join(lines)
-
