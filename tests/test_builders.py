@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import h5py
@@ -13,8 +12,8 @@ import pytest
 
 from cmhash_hf.data.builders import build_dataset, build_nuswide10k
 from cmhash_hf.data.splits import SplitIndices, make_split, split_file_name
+from paths import SHARED_DATA
 
-SHARED_DATA = Path(os.environ.get("CMHASH_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 pytestmark = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"shared data folder {SHARED_DATA} not found")
 

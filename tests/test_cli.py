@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from cmhash_hf.cli import main
+from paths import SHARED_DATA
 
 QUICK = ["--method", "dcmh", "--dataset", "builtin:shapes", "--preset", "tiny", "--bits", "16", "--max-train-samples", "96",
          "--batch-size", "32"]
@@ -97,3 +98,29 @@ def test_console_script_module_runs_without_traceback():
     result = subprocess.run([sys.executable, "-m", "cmhash_hf.cli", "evaluate", "/no/such/run"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "cmhash: error: /no/such/run holds no checkpoint" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_data_build_then_train_a_features_dataset_then_bench(tmp_path, capsys):
+    """Wiki from the real file: build → train with features towers sized from the data (no preset) → bench."""
+    wiki = tmp_path / "wiki"
+    assert main(["data", "build", "wiki", "--source", str(SHARED_DATA / "wiki"), "--output", str(wiki), "--protocols", "classic"]) == 0
+    run = tmp_path / "run"
+    assert main(["train", "--method", "dcmh", "--dataset", str(wiki), "--bits", "16", "--epochs", "2", "--output-dir", str(run)]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["image_encoder"]["kind"] == "features" and config["image_encoder"]["input_dim"] == 128
+    assert config["text_encoder"]["kind"] == "features" and config["text_encoder"]["input_dim"] == 10
+    assert config["num_classes"] == 10
+    capsys.readouterr()
+    bench = tmp_path / "bench"
+    assert main(["bench", "--dataset", str(wiki), "--methods", "dcmh", "--bits", "8", "16", "--seeds", "2", "--epochs", "1",
+                 "--output-dir", str(bench)]) == 0
+    report = json.loads((bench / "results.json").read_text())
+    assert len(report["runs"]) == 4 and report["settings"]["checkpoint"] == "last epoch"
+    assert report["settings"]["protocol"] == "classic" and report["settings"]["split_seed"] == 0
+    assert {(r["bits"], r["seed"]) for r in report["runs"]} == {(8, 0), (8, 1), (16, 0), (16, 1)}
+    row = next(r for r in report["summary"] if r["bits"] == 16)
+    values = [r["map_i2t"] for r in report["runs"] if r["bits"] == 16]
+    assert row["map_i2t"]["n"] == 2 and abs(row["map_i2t"]["mean"] - sum(values) / 2) < 1e-6
+    assert (bench / "results.md").read_text().startswith("| method | image→text 8 bits |")
+    assert (bench / "pr_curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| dcmh |" in capsys.readouterr().out

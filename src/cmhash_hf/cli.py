@@ -15,6 +15,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from . import list_methods
@@ -82,12 +83,44 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-k", type=int, default=5)
 
 
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="build standard datasets into the cmhash-hf schema")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    build = data_sub.add_parser("build", help="turn a dataset's original files into a saved dataset + split files")
+    build.add_argument("name", help="one of the builders (see `cmhash data list`)")
+    build.add_argument("--source", required=True, help="folder with the dataset's original distribution")
+    build.add_argument("--output", required=True, help="folder to write (save_to_disk format)")
+    build.add_argument("--push-to-hub", default=None, metavar="REPO_ID", help="also push the dataset to the Hub")
+    build.add_argument("--protocols", nargs="+", default=["classic", "dchmt"])
+    build.add_argument("--seed", type=int, default=0, help="split seed")
+    data_sub.add_parser("list", help="list the dataset builders")
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="train and evaluate methods × bits × seeds on one dataset; table + JSON + PR figure")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--methods", nargs="+", default=["all"], help="method names, or 'all'")
+    p.add_argument("--supervised-only", action="store_true", help="with 'all': skip unsupervised methods")
+    p.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64])
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds (0, 1, ...)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--learning-rate", "--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
+    p.add_argument("--protocol", default="classic")
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--num-items", type=int, default=None, help="size of a builtin: dataset")
+    p.add_argument("--output-dir", required=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cmhash", description="Deep cross-modal hashing: train, evaluate, search.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_evaluate(sub)
     _add_search(sub)
+    _add_data(sub)
+    _add_bench(sub)
     return parser
 
 
@@ -148,7 +181,42 @@ def run_search(ns: argparse.Namespace) -> None:
             for rank, hit in enumerate(session.image_to_texts(int(row), ns.k), 1):
                 print(f"  {rank}. distance {hit.distance:>3}  \"{hit.text}\"")
 
-COMMANDS = {"train": run_train, "evaluate": run_evaluate, "search": run_search}
+def run_data(ns: argparse.Namespace) -> None:
+    from .data.builders import build_dataset, list_builders
+
+    if ns.data_command == "list":
+        print("\n".join(list_builders()))
+        return
+    dataset = build_dataset(
+        ns.name, ns.source, ns.output, push_to_hub=ns.push_to_hub, protocols=tuple(ns.protocols), seed=ns.seed
+    )
+    print(f"Built {ns.name}: {len(dataset)} pairs, columns {dataset.column_names} -> {ns.output}")
+
+
+def run_bench(ns: argparse.Namespace) -> None:
+    from .bench import BenchSettings, run_benchmark
+
+    settings = BenchSettings(
+        dataset=ns.dataset,
+        output_dir=ns.output_dir,
+        methods=ns.methods,
+        bits=ns.bits,
+        seeds=list(range(ns.seeds)),
+        epochs=ns.epochs,
+        learning_rate=ns.learning_rate,
+        batch_size=ns.batch_size,
+        preset=ns.preset,
+        protocol=ns.protocol,
+        split_seed=ns.split_seed,
+        supervised_only=ns.supervised_only,
+        dataset_kwargs={"num_items": ns.num_items} if ns.num_items else {},
+    )
+    report = run_benchmark(settings)
+    print((Path(ns.output_dir) / "results.md").read_text())
+    print(f"Wrote results.json, results.md and pr_curves.png in {ns.output_dir} ({len(report['runs'])} runs)")
+
+
+COMMANDS = {"train": run_train, "evaluate": run_evaluate, "search": run_search, "data": run_data, "bench": run_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

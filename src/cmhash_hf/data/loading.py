@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 #: ``builtin:<name>`` datasets: name → function(**kwargs) returning a `datasets.Dataset` in our schema.
 BUILTIN_DATASETS = {"shapes": build_shapes_dataset}
 LABEL_NAMES_FILE = "label_names.json"
+BUILD_REPORT_FILE = "build_report.json"
 
 
 @dataclass
@@ -157,6 +158,12 @@ def _label_names(dataset: datasets.Dataset, folder: Path | None) -> list[str]:
     return [f"label_{i}" for i in range(highest + 1)]
 
 
+def _built_name(folder: Path) -> str | None:
+    """The dataset name a builder recorded in ``build_report.json`` (it picks the split sizes)."""
+    report = folder / BUILD_REPORT_FILE
+    return json.loads(report.read_text()).get("dataset") if report.is_file() else None
+
+
 def _check_schema(dataset: datasets.Dataset, source: str) -> None:
     columns = set(dataset.column_names)
     if not columns & {"image", "image_features"}:
@@ -213,7 +220,7 @@ def load_cross_modal_dataset(name_or_path: str, **kwargs: Any) -> CrossModalData
             dataset = _read_local(local_path)
         except (FileNotFoundError, ValueError) as err:
             raise ValueError(f"{source} holds no readable dataset: {err}".splitlines()[0]) from None
-        name = dataset.info.dataset_name or local_path.name
+        name = _built_name(local_path) or dataset.info.dataset_name or local_path.name
     else:
         if source.startswith((".", "/", "~")) or source.count("/") > 1:
             raise FileNotFoundError(f"No dataset folder at {source}.")

@@ -1,0 +1,157 @@
+"""The benchmark harness behind ``cmhash bench``: train and evaluate methods × code lengths × seeds on one dataset.
+
+Every run is a normal training run (its folder keeps the model, ``training_args.json`` and ``results.json``);
+the harness aggregates them into mean ± std over seeds and writes ``results.json``, ``results.md`` and a PR-curve
+figure. The checkpoint is always the last epoch (no model selection, and never on the query set).
+
+Example:
+    >>> from cmhash_hf.bench import BenchSettings, run_benchmark  # doctest: +SKIP
+    >>> table = run_benchmark(BenchSettings(dataset="/data/wiki", methods=["dcmh"], bits=[16], seeds=[0],
+    ...                                     output_dir="bench/wiki"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .auto import get_method, list_methods
+from .evaluation import DIRECTIONS, evaluate_run
+from .file_utils import atomic_write_text
+from .metrics import plot_pr_curve
+from .training import HashTrainingArguments, train
+
+
+@dataclass
+class BenchSettings:
+    """What a benchmark runs; saved with its results so it can be repeated exactly."""
+
+    dataset: str
+    output_dir: str
+    methods: list[str] = field(default_factory=lambda: ["all"])
+    bits: list[int] = field(default_factory=lambda: [16, 32, 64])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    epochs: int = 30
+    learning_rate: float = 1e-3
+    batch_size: int = 64
+    preset: str = "cpu"
+    protocol: str = "classic"
+    split_seed: int = 0
+    supervised_only: bool = False
+    method_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dataset_kwargs: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str = "last epoch"
+
+    def resolved_methods(self) -> list[str]:
+        """The method names to run: ``all`` expands to every registered method (supervised ones if asked)."""
+        names = list_methods() if "all" in self.methods else list(self.methods)
+        for name in names:
+            get_method(name)
+        if self.supervised_only:
+            names = [n for n in names if get_method(n)[1].uses_labels]
+        return names
+
+
+def _run_one(settings: BenchSettings, method: str, bits: int, seed: int) -> dict[str, Any]:
+    run_dir = Path(settings.output_dir) / "runs" / f"{method}-{bits}bit-seed{seed}"
+    args = HashTrainingArguments(
+        method=method,
+        output_dir=str(run_dir),
+        dataset=settings.dataset,
+        preset=settings.preset,
+        bits=bits,
+        epochs=settings.epochs,
+        learning_rate=settings.learning_rate,
+        batch_size=settings.batch_size,
+        seed=seed,
+        protocol=settings.protocol,
+        split_seed=settings.split_seed,
+        dataset_kwargs=settings.dataset_kwargs,
+        method_kwargs=settings.method_kwargs.get(method, {}),
+        overwrite_output_dir=True,
+    )
+    started = time.perf_counter()
+    metrics = train(args)
+    results = evaluate_run(run_dir)
+    return {
+        "method": method,
+        "bits": bits,
+        "seed": seed,
+        "map_i2t": results["map_i2t"],
+        "map_t2i": results["map_t2i"],
+        "chance": results["chance_i2t"],
+        "train_seconds": metrics["train_seconds"],
+        "train_items_per_second": metrics["train_items_per_second"],
+        "wall_seconds": round(time.perf_counter() - started, 2),
+        "pr_curves": {DIRECTIONS[d]: r["pr_curve"] for d, r in results["reports"].items()},
+    }
+
+
+def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and (population) standard deviation over seeds of each (method, bits).
+
+    Example:
+        >>> aggregate([{"method": "m", "bits": 16, "map_i2t": 0.5, "map_t2i": 0.25, "chance": 0.1,
+        ...             "train_items_per_second": 10.0},
+        ...            {"method": "m", "bits": 16, "map_i2t": 0.7, "map_t2i": 0.25, "chance": 0.1,
+        ...             "train_items_per_second": 30.0}])[0]["map_i2t"]
+        {'mean': 0.6, 'std': 0.1, 'n': 2}
+    """
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["method"], row["bits"]), []).append(row)
+    summary = []
+    for (method, bits), group in groups.items():
+        entry: dict[str, Any] = {"method": method, "bits": bits}
+        for key in ("map_i2t", "map_t2i", "chance", "train_items_per_second"):
+            values = [r[key] for r in group]
+            entry[key] = {"mean": round(statistics.fmean(values), 6), "std": round(statistics.pstdev(values), 6), "n": len(values)}
+        summary.append(entry)
+    return summary
+
+
+def markdown_table(summary: list[dict[str, Any]], bits: list[int], reference: dict[str, dict[str, float]] | None = None) -> str:
+    """One row per method, a column per (direction, bits): ``mean ± std``; optional reference rows first."""
+    columns = [(d, b) for d in ("i2t", "t2i") for b in bits]
+    header = "| method | " + " | ".join(f"{DIRECTIONS[d]} {b} bits" for d, b in columns) + " |"
+    lines = [header, "|---|" + "---|" * len(columns)]
+    for name, values in (reference or {}).items():
+        cells = [f"{values[f'{d}{b}']:.3f}" if f"{d}{b}" in values else "–" for d, b in columns]
+        lines.append(f"| {name} (reference) | " + " | ".join(cells) + " |")
+    by_key = {(row["method"], row["bits"]): row for row in summary}
+    for method in dict.fromkeys(row["method"] for row in summary):
+        cells = []
+        for direction, b in columns:
+            row = by_key.get((method, b))
+            stat = row[f"map_{direction}"] if row else None
+            cells.append(f"{stat['mean']:.3f} ± {stat['std']:.3f}" if stat else "–")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run_benchmark(settings: BenchSettings, reference: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+    """Run every (method, bits, seed), then write ``results.json``, ``results.md`` and ``pr_curves.png``."""
+    out = Path(settings.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [
+        _run_one(settings, method, bits, seed)
+        for method in settings.resolved_methods()
+        for bits in settings.bits
+        for seed in settings.seeds
+    ]
+    summary = aggregate(rows)
+    table = markdown_table(summary, settings.bits, reference)
+    report = {"settings": dataclasses.asdict(settings), "reference": reference or {}, "summary": summary,
+              "runs": [{k: v for k, v in r.items() if k != "pr_curves"} for r in rows]}
+    atomic_write_text(out / "results.json", json.dumps(report, indent=2))
+    atomic_write_text(out / "results.md", table + "\n")
+    widest = max(settings.bits)
+    curves = {f"{r['method']} {name}": {"pr_curve": curve} for r in rows if r["bits"] == widest and r["seed"] == settings.seeds[0]
+              for name, curve in r["pr_curves"].items()}
+    plot_pr_curve(curves, out / "pr_curves.png", title=f"{settings.dataset} · {widest} bits · seed {settings.seeds[0]}")
+    return report
