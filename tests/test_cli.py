@@ -22,7 +22,7 @@ def trained_run(tmp_path_factory):
     """A small DCMH run on builtin:shapes that learns: the CPU preset, 600 training items, 15 epochs."""
     out = tmp_path_factory.mktemp("run") / "dcmh16"
     assert main(["train", "--method", "dcmh", "--dataset", "builtin:shapes", "--preset", "cpu", "--bits", "16",
-                 "--epochs", "15", "--max-train-samples", "600", "--set", "eta=0.1", "--output-dir", str(out)]) == 0
+                 "--epochs", "15", "--max-train-samples", "600", "--output-dir", str(out)]) == 0
     return out
 
 
@@ -32,7 +32,7 @@ def test_train_writes_a_loadable_checkpoint_and_everything_around_it(trained_run
         assert (trained_run / name).is_file(), name
     assert sorted(p.name for p in (trained_run / "checkpoints").iterdir())[:2] == ["epoch-1", "epoch-10"]
     config = json.loads((trained_run / "config.json").read_text())
-    assert config["model_type"] == "dcmh" and config["hash_bits"] == 16 and config["eta"] == 0.1
+    assert config["model_type"] == "dcmh" and config["hash_bits"] == 16 and config["eta"] == 0.1 and config["gamma"] == 1.0
     log = [json.loads(line) for line in (trained_run / "train_log.jsonl").read_text().splitlines()]
     assert {row["epoch"] for row in log} == set(range(1, 16)) and all("image/loss" in r or "text/loss" in r for r in log)
 

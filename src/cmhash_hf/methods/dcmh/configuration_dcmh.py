@@ -14,11 +14,15 @@ from ...configuration_utils import CrossModalHashConfig
 
 class DCMHConfig(CrossModalHashConfig):
     r"""
-    DCMH hyper-parameters, with the paper's defaults.
+    DCMH hyper-parameters, with the paper's defaults except η.
 
     Args:
-        gamma (`float`, defaults to 1.0): weight γ of the quantisation terms ‖B − F‖² + ‖B − G‖².
-        eta (`float`, defaults to 1.0): weight η of the bit-balance terms ‖F·1‖² + ‖G·1‖².
+        gamma (`float`, defaults to 1.0): weight γ of the quantisation terms ‖B − F‖² + ‖B − G‖² (paper: 1).
+        eta (`float`, defaults to 0.1): weight η of the bit-balance terms ‖F·1‖² + ‖G·1‖². The paper uses 1 with
+            F·1 summed over stored rows; our term estimates F·1 from the batch (see `dcmh_loss`), whose noise grows
+            as N/√b, and η = 1 then drowns the likelihood: on builtin:shapes (CPU preset, 32 bits, 30 epochs) mAP
+            I→T/T→I was 0.50/0.48 with η = 1 against 0.72/0.66 with η = 0.1; on Wiki (16 bits, 50 epochs)
+            0.289/0.336 with η = 0.1.
         alternate_by (`str`, defaults to `"epoch"`): ``"epoch"`` updates the image net for a whole pass with G
             fixed, then the text net with F fixed, as in the paper; ``"batch"`` alternates on every batch.
         kwargs: the shared fields of `CrossModalHashConfig`.
@@ -27,7 +31,7 @@ class DCMHConfig(CrossModalHashConfig):
     model_type = "dcmh"
 
     gamma: float = 1.0
-    eta: float = 1.0
+    eta: float = 0.1
     alternate_by: str = "epoch"
 
     def __post_init__(self, **kwargs: Any) -> None:
