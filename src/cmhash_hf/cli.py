@@ -3,6 +3,8 @@
     cmhash train --method dcmh --dataset builtin:shapes --preset tiny --bits 16 --epochs 1 --output-dir runs/dcmh16
     cmhash evaluate runs/dcmh16 --dataset builtin:shapes
     cmhash search runs/dcmh16 --text "a red circle" --image-queries 2
+    cmhash index runs/dcmh16 --dataset builtin:shapes --split database --output runs/dcmh16/index
+    cmhash push runs/dcmh16 --repo-id some-org/dcmh-shapes-16bit --with-index
 
 Bad input ends with one line ``cmhash: error: ...`` and exit status 2, never a traceback
 (set ``CMHASH_DEBUG=1`` to see the traceback).
@@ -113,6 +115,23 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output-dir", required=True)
 
 
+def _add_hub(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("index", help="encode a dataset split with a run and save its database index (for the Space)")
+    p.add_argument("run_dir")
+    p.add_argument("--dataset", default=None, help="default: the dataset the run was trained on")
+    p.add_argument("--split", default="database", choices=["database", "query", "train"])
+    p.add_argument("--output", default=None, help="index folder (default: RUN_DIR/index)")
+    p = sub.add_parser("push", help="upload a run's model, processor and card (and index) to the Hub in one commit")
+    p.add_argument("run_dir")
+    p.add_argument("--repo-id", required=True, help="ORG/NAME of the model repo (created if missing)")
+    p.add_argument("--private", action="store_true", help="create the repo private")
+    p.add_argument("--with-index", action="store_true",
+                   help="also upload a database index: --index, else RUN_DIR/index, else one built now")
+    p.add_argument("--index", default=None, help="index folder written by `cmhash index` to upload (implies --with-index)")
+    p.add_argument("--token", default=None, help="Hub token (default: the logged-in one)")
+    p.add_argument("--commit-message", default=None)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cmhash", description="Deep cross-modal hashing: train, evaluate, search.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_search(sub)
     _add_data(sub)
     _add_bench(sub)
+    _add_hub(sub)
     return parser
 
 
@@ -216,7 +236,32 @@ def run_bench(ns: argparse.Namespace) -> None:
     print(f"Wrote results.json, results.md and pr_curves.png in {ns.output_dir} ({len(report['runs'])} runs)")
 
 
-COMMANDS = {"train": run_train, "evaluate": run_evaluate, "search": run_search, "data": run_data, "bench": run_bench}
+def run_index(ns: argparse.Namespace) -> None:
+    from .hub import INDEX_FOLDER, DatabaseIndex
+
+    index = DatabaseIndex.from_run(ns.run_dir, ns.dataset, ns.split)
+    folder = index.save(ns.output or Path(ns.run_dir) / INDEX_FOLDER)
+    print(f"Indexed {index.num_database} items of {index.items['dataset']} ({ns.split}) at {index.bits} bits -> {folder}")
+
+
+def run_push(ns: argparse.Namespace) -> None:
+    import tempfile
+
+    from .hub import INDEX_FOLDER, DatabaseIndex, push_folder
+
+    with tempfile.TemporaryDirectory() as scratch:
+        index_dir = ns.index
+        if ns.with_index and index_dir is None:
+            index_dir = Path(ns.run_dir) / INDEX_FOLDER
+            if not index_dir.is_dir():
+                index_dir = DatabaseIndex.from_run(ns.run_dir).save(scratch)
+        commit = push_folder(ns.run_dir, ns.repo_id, private=ns.private or None, token=ns.token,
+                             index_dir=index_dir, commit_message=ns.commit_message)
+    print(f"Pushed {ns.run_dir} to {ns.repo_id}: {commit.commit_url}")
+
+
+COMMANDS = {"train": run_train, "evaluate": run_evaluate, "search": run_search, "data": run_data, "bench": run_bench,
+            "index": run_index, "push": run_push}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

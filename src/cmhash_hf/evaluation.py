@@ -98,7 +98,8 @@ def evaluate_run(
 
     Queries and database come from the split protocol (default: the run's); the database is encoded by the
     model itself, and the checkpoint is the run's last epoch. With ``write``, ``results.json``, the PR curve
-    (``pr_curve.png``) and precision@k (``precision_at_k.png``) are written into the run folder.
+    (``pr_curve.png``) and precision@k (``precision_at_k.png``) are written into the run folder, and its
+    model card (``README.md``) is rewritten with the new results.
     """
     run = load_run(run_dir)
     args = run.training_args
@@ -109,6 +110,8 @@ def evaluate_run(
     split_seed = args.get("split_seed", 0) if split_seed is None else split_seed
     dataset_kwargs = args.get("dataset_kwargs", {}) if dataset == args.get("dataset") else {}
     data = load_cross_modal_dataset(dataset, **dataset_kwargs)
+    if not data.num_labels:
+        raise ValueError(f"{dataset} has no labels: evaluation needs them (relevant = sharing a label); pass --dataset.")
     if data.num_labels != run.model.config.num_classes and run.model.config.num_classes:
         raise ValueError(
             f"{dataset} has {data.num_labels} labels but the model was trained on {run.model.config.num_classes}."
@@ -133,6 +136,9 @@ def evaluate_run(
         plot_pr_curve(named, folder / PR_CURVE_FILE, title=title)
         plot_precision_at_k(named, folder / PRECISION_AT_K_FILE, title=title)
         atomic_write_text(folder / RESULTS_FILE, json.dumps(results, indent=2))
+        from .hub import write_model_card  # the card module reads this module's file names
+
+        write_model_card(folder, run.model.config, results=results)
     return results
 
 

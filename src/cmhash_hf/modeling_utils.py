@@ -32,6 +32,8 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
@@ -160,6 +162,54 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
                 "load it with CrossModalHashModel.from_pretrained(...) to get the right class."
             )
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+
+    def save_pretrained(self, save_directory: str | os.PathLike, is_main_process: bool = True, **kwargs: Any) -> None:
+        """`PreTrainedModel.save_pretrained`, then the model card ``README.md`` (see `cmhash_hf.hub.model_card`).
+
+        The card takes its results and training settings from ``results.json`` and ``training_args.json`` in the
+        folder when they are there; a hand-written ``README.md`` is kept. With ``push_to_hub=True`` the folder is
+        then uploaded by `cmhash_hf.hub.push_folder` (``repo_id`` defaults to the folder name), card included.
+        """
+        push = kwargs.pop("push_to_hub", False)
+        hub_args = {name: kwargs.pop(name, None) for name in ("repo_id", "private", "commit_message")}
+        super().save_pretrained(save_directory, is_main_process=is_main_process, **kwargs)
+        if not is_main_process:
+            return
+        from .hub import push_folder, write_model_card
+
+        write_model_card(save_directory, self.config)
+        if push:
+            push_folder(save_directory, hub_args["repo_id"] or Path(save_directory).name, private=hub_args["private"],
+                        token=kwargs.get("token"), commit_message=hub_args["commit_message"])
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        processor: Any = None,
+        index: Any = None,
+        results: dict[str, Any] | None = None,
+        private: bool | None = None,
+        token: str | bool | None = None,
+        commit_message: str | None = None,
+    ) -> Any:
+        """Upload this model (with its ``processor``, card, and a `cmhash_hf.hub.DatabaseIndex` when given) to
+        ``repo_id`` in one commit; returns the `huggingface_hub.CommitInfo`.
+
+        ``results`` (a ``results.json`` dict) fills the card's ``model-index``.
+
+        Example:
+            >>> model.push_to_hub("some-org/dcmh-shapes-32bit", processor=processor)  # doctest: +SKIP
+        """
+        from .hub import push_folder
+
+        with tempfile.TemporaryDirectory() as folder:
+            self.save_pretrained(folder)
+            if processor is not None:
+                processor.save_pretrained(folder)
+            index_dir = index.save(Path(folder) / "index") if index is not None else None
+            return push_folder(folder, repo_id, private=private, token=token, index_dir=index_dir,
+                               commit_message=commit_message, results=results)
 
     # ----------------------------------------------------------------- continuous outputs
     def _tower_features(self, modality: str, **inputs: torch.Tensor | None) -> torch.Tensor:

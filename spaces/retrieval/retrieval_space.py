@@ -1,0 +1,199 @@
+"""What the retrieval Space does, without the page: load a model and an index, answer queries, keep a user's pictures.
+
+Every answer method returns ``(results, status)`` where ``status`` is a Markdown line for the page; bad input
+(no query, an unreadable file, an empty index) becomes a status message, never an exception.
+
+Example:
+    >>> space = RetrievalSpace.load("runs/demo-dcmh32")  # doctest: +SKIP
+    >>> gallery, status = space.text_to_images("a red circle", k=4, added=None)  # doctest: +SKIP
+    >>> [caption for _, caption in gallery]  # doctest: +SKIP
+    ['#1 · distance 3 · a red disc ...', ...]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from cmhash_hf import CrossModalHashModel, CrossModalHashProcessor
+from cmhash_hf.data import CrossModalDataset, load_cross_modal_dataset
+from cmhash_hf.hub import INDEX_FOLDER, DatabaseIndex, IndexHit, card_summary, load_model_card
+from cmhash_hf.processing import load_image
+
+DEFAULT_K = 8
+MAX_K = 48
+ERRORS = (ValueError, TypeError, OSError)
+
+
+@dataclass
+class UserPictures:
+    """One visitor's index (the database plus the pictures they added) and those pictures by index position."""
+
+    index: DatabaseIndex
+    pictures: dict[int, Image.Image] = field(default_factory=dict)
+
+
+def _file_path(file: Any) -> str:
+    """The path of an uploaded file as Gradio hands it over (a path string or an object with ``.name``/``.path``)."""
+    return str(getattr(file, "path", None) or getattr(file, "name", None) or file)
+
+
+class RetrievalSpace:
+    """A model, its processor, a database index and the dataset its pictures come from."""
+
+    def __init__(
+        self,
+        model: Any,
+        processor: CrossModalHashProcessor,
+        index: DatabaseIndex,
+        data: CrossModalDataset | None,
+        summary: str = "",
+    ) -> None:
+        if index.bits != model.config.hash_bits:
+            raise ValueError(f"The index holds {index.bits}-bit codes but the model makes {model.config.hash_bits}-bit codes.")
+        self.model = model
+        self.processor = processor
+        self.index = index
+        self.data = data
+        self.summary = summary
+
+    @classmethod
+    def load(cls, model: str, index: str | None = None, dataset: str | None = None) -> "RetrievalSpace":
+        """Load ``model`` (folder or Hub id) and its index: ``index`` (a folder), else the model's own ``index/``,
+        else one built now from the ``database`` split of ``dataset`` (default: the model's training dataset)."""
+        loaded = CrossModalHashModel.from_pretrained(model)
+        processor = CrossModalHashProcessor.from_pretrained(model)
+        if index is not None:
+            database = DatabaseIndex.load(index)
+        else:
+            try:
+                database = DatabaseIndex.load(model, subfolder=INDEX_FOLDER)
+            except OSError:
+                database = DatabaseIndex.from_run(model, dataset or loaded.config.dataset_name)
+        name = database.items["dataset"]
+        data = load_cross_modal_dataset(name, **database.items.get("dataset_kwargs", {}))
+        card = load_model_card(model)
+        return cls(loaded, processor, database, data if data.has_images else None, card_summary(card) if card else "")
+
+    # ------------------------------------------------------------------ page text
+    def header_markdown(self) -> str:
+        """What the page says about the model and the index."""
+        config = self.model.config
+        lines = [
+            "# Cross-modal retrieval with binary codes",
+            (
+                f"**Method** `{config.model_type}` · **{config.hash_bits} bits** per item · trained on "
+                f"`{config.dataset_name or 'unknown'}` · index: {self.index.num_database} items of "
+                f"`{self.index.items['dataset']}` ({self.index.items['split']} split), searched by Hamming distance."
+            ),
+        ]
+        if self.summary:
+            lines.append(self.summary)
+        return "\n\n".join(lines)
+
+    # ------------------------------------------------------------------ encoding
+    def _text_codes(self, text: str) -> np.ndarray:
+        return self.model.encode_text(**self.processor(text=[text], return_tensors="pt")).numpy()
+
+    def _image_codes(self, pictures: Sequence[Image.Image]) -> np.ndarray:
+        return self.model.encode_image(**self.processor(images=list(pictures), return_tensors="pt")).numpy()
+
+    def _picture(self, hit: IndexHit, added: UserPictures | None) -> Image.Image | None:
+        if hit.row is None:
+            return added.pictures.get(hit.position) if added else None
+        return self.data.dataset[hit.row]["image"] if self.data is not None else None
+
+    def _gallery(self, hits: list[IndexHit], added: UserPictures | None) -> list[tuple[Image.Image, str]]:
+        gallery = []
+        for rank, hit in enumerate(hits, 1):
+            picture = self._picture(hit, added)
+            what = f"your picture {hit.text}" if hit.row is None else (hit.text or ", ".join(hit.labels))
+            if picture is not None:
+                gallery.append((picture, f"#{rank} · distance {hit.distance} · {what}"))
+        return gallery
+
+    @staticmethod
+    def _answer(work: Callable[[], tuple[Any, str]], empty: Any) -> tuple[Any, str]:
+        try:
+            return work()
+        except ERRORS as err:
+            return empty, f"⚠️ {str(err).strip() or type(err).__name__}"
+
+    def _checked_k(self, k: Any) -> int:
+        return max(1, min(MAX_K, int(k or DEFAULT_K)))
+
+    # ------------------------------------------------------------------ answers
+    def text_to_images(self, text: str | None, k: Any, added: UserPictures | None) -> tuple[list, str]:
+        """The ``k`` pictures nearest to a text, as a gallery of (picture, caption with the Hamming distance)."""
+        if not text or not text.strip():
+            return [], "⚠️ Type a text query first."
+        index = added.index if added else self.index
+        if index.num_images == 0:
+            return [], "⚠️ The index is empty: there are no pictures to search."
+
+        def work() -> tuple[list, str]:
+            hits = index.search_images(self._text_codes(text.strip()), self._checked_k(k))
+            status = f"Top {len(hits)} of {index.num_images} pictures for “{text.strip()}” ({self.index.bits}-bit Hamming distance)."
+            if self.processor.text_mode == "bow" and not self.processor.bag_of_words([text]).any():
+                status += " None of its words is in the model's vocabulary, so the ranking is arbitrary."
+            return self._gallery(hits, added), status
+
+        return self._answer(work, [])
+
+    def _query_picture(self, image: Any) -> Image.Image:
+        if image is None:
+            raise ValueError("Upload a query picture first.")
+        return load_image(image if isinstance(image, (Image.Image, np.ndarray)) else _file_path(image), 0)
+
+    def image_to_texts(self, image: Any, k: Any) -> tuple[list[list[Any]], str]:
+        """The ``k`` database texts nearest to a picture, as rows (rank, distance, caption, labels)."""
+        if len(self.index.text_index) == 0:
+            return [], "⚠️ The index is empty: there are no texts to search."
+
+        def work() -> tuple[list[list[Any]], str]:
+            hits = self.index.search_texts(self._image_codes([self._query_picture(image)]), self._checked_k(k))
+            rows = [[rank, hit.distance, hit.text or "", ", ".join(hit.labels)] for rank, hit in enumerate(hits, 1)]
+            return rows, f"Top {len(rows)} of {len(self.index.text_index)} texts for your picture."
+
+        return self._answer(work, [])
+
+    def image_to_images(self, image: Any, k: Any, added: UserPictures | None) -> tuple[list, str]:
+        """The ``k`` pictures (database and the user's own) nearest to a picture, as a gallery."""
+        index = added.index if added else self.index
+        if index.num_images == 0:
+            return [], "⚠️ The index is empty: there are no pictures to search."
+
+        def work() -> tuple[list, str]:
+            hits = index.search_images(self._image_codes([self._query_picture(image)]), self._checked_k(k))
+            return self._gallery(hits, added), f"Top {len(hits)} of {index.num_images} pictures for your picture."
+
+        return self._answer(work, [])
+
+    def add_pictures(self, files: Sequence[Any] | None, added: UserPictures | None) -> tuple[UserPictures | None, str]:
+        """Add uploaded pictures to this visitor's index (searched by both picture tabs); unreadable files are
+        skipped with a message."""
+        if not files:
+            return added, "⚠️ Choose one or more picture files to add."
+        pictures, names, problems = [], [], []
+        for file in files:
+            path = _file_path(file)
+            try:
+                pictures.append(load_image(path, len(pictures)))
+                names.append(Path(path).name)
+            except ERRORS as err:
+                problems.append(f"{Path(path).name}: {err}")
+        current = added or UserPictures(self.index)
+        if pictures:
+            start = current.index.num_images
+            index = current.index.with_images(self._image_codes(pictures), names)
+            current = UserPictures(index, {**current.pictures, **dict(zip(range(start, start + len(pictures)), pictures))})
+        status = f"Added {len(pictures)} picture(s); the picture index now holds {current.index.num_images}."
+        if problems:
+            status = ("⚠️ " if not pictures else "") + status + " Could not read: " + "; ".join(problems)
+        return (current if pictures or added else None), status
+

@@ -1,0 +1,140 @@
+"""`cmhash index`, `cmhash push` and `model.push_to_hub`: checked at the HfApi boundary, never on the network."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from huggingface_hub import CommitInfo, HfApi, ModelCard, RepoUrl
+
+from cmhash_hf import CrossModalHashModel, CrossModalHashProcessor
+from cmhash_hf.cli import main
+from cmhash_hf.data import load_cross_modal_dataset
+from cmhash_hf.hub import DatabaseIndex
+
+from hub_runs import copy_of_shared_run
+
+MODEL_FILES = {"config.json", "model.safetensors"}
+PROCESSOR_FILES = {"cmhash_processor.json", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"}
+RUN_FILES = {"README.md", "training_args.json", "train_results.json", "splits/classic-seed0.json"}
+INDEX_FILES = {"index/image_codes.cmhash", "index/text_codes.cmhash", "index/items.json"}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return copy_of_shared_run(tmp_path_factory, "push")
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    """Records what HfApi would do: create_repo and create_commit calls, with each uploaded file's bytes."""
+    calls = SimpleNamespace(repos=[], commits=[])
+
+    def create_repo(self, repo_id, **kwargs):
+        calls.repos.append({"repo_id": repo_id, **kwargs})
+        return RepoUrl(f"https://huggingface.co/{repo_id}")
+
+    def create_commit(self, repo_id, operations, **kwargs):
+        files = {op.path_in_repo: Path(op.path_or_fileobj).read_bytes() for op in operations}
+        calls.commits.append({"repo_id": repo_id, "files": files, **kwargs})
+        return CommitInfo(commit_url=f"https://huggingface.co/{repo_id}/commit/1", commit_message="", commit_description="",
+                          oid="1" * 40)
+
+    for name in ("upload_file", "upload_folder", "delete_file", "preupload_lfs_files"):
+        monkeypatch.setattr(HfApi, name, lambda *a, _name=name, **k: pytest.fail(f"HfApi.{_name} must not be used"))
+    monkeypatch.setattr(HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(HfApi, "create_commit", create_commit)
+    return calls
+
+
+def test_index_command_saves_a_loadable_index_of_the_split(run):
+    index = DatabaseIndex.load(run / "index")
+    data = load_cross_modal_dataset("builtin:shapes")
+    query_rows = data.get_split("classic", 0).query
+    assert (index.num_database, index.bits, index.items["split"]) == (400, 16, "query")
+    assert index.items["rows"] == query_rows.tolist() and index.items["texts"][:3] == data.texts(query_rows[:3])
+    model = CrossModalHashModel.from_pretrained(str(run))
+    processor = CrossModalHashProcessor.from_pretrained(str(run))
+    codes = model.encode_image(**processor(images=[data.dataset[int(query_rows[5])]["image"]])).numpy()
+    hits = index.search_images(codes, k=400)
+    assert hits[0].distance == 0 and 5 in [h.position for h in hits if h.distance == 0]
+
+
+def test_push_uploads_model_processor_card_and_run_records_in_one_commit(run, hub, capsys):
+    assert main(["push", str(run), "--repo-id", "some-org/dcmh-shapes-16bit", "--private"]) == 0
+    assert hub.repos == [{"repo_id": "some-org/dcmh-shapes-16bit", "private": True, "exist_ok": True, "token": None}]
+    (commit,) = hub.commits
+    assert commit["repo_id"] == "some-org/dcmh-shapes-16bit"
+    assert set(commit["files"]) == MODEL_FILES | PROCESSOR_FILES | RUN_FILES
+    card = ModelCard(commit["files"]["README.md"].decode())
+    assert card.data.library_name == "cmhash-hf"
+    assert 'from_pretrained("some-org/dcmh-shapes-16bit")' in card.text
+    assert "some-org/dcmh-shapes-16bit/commit/1" in capsys.readouterr().out
+
+
+def test_push_with_index_adds_the_index_files(run, hub):
+    assert main(["push", str(run), "--repo-id", "org/with-index", "--with-index"]) == 0
+    (commit,) = hub.commits
+    assert set(commit["files"]) == MODEL_FILES | PROCESSOR_FILES | RUN_FILES | INDEX_FILES
+    assert commit["files"]["index/items.json"] == (run / "index" / "items.json").read_bytes()
+    assert hub.repos[0]["private"] is None
+
+
+def test_push_with_index_builds_one_when_the_run_has_none(run, hub, tmp_path, monkeypatch):
+    built = []
+
+    def from_run(cls, run_dir, dataset=None, split="database"):  # the real one is covered by `cmhash index` above
+        built.append((Path(run_dir), dataset, split))
+        return DatabaseIndex.load(run / "index")
+
+    monkeypatch.setattr(DatabaseIndex, "from_run", classmethod(from_run))
+    bare = shutil.copytree(run, tmp_path / "bare", ignore=shutil.ignore_patterns("index", "checkpoints"))
+    assert main(["push", str(bare), "--repo-id", "org/built-index", "--with-index"]) == 0
+    assert built == [(bare, None, "database")] and not (bare / "index").exists()  # built in a scratch folder
+    (commit,) = hub.commits
+    assert INDEX_FILES <= set(commit["files"])
+
+
+def test_model_push_to_hub_sends_the_same_kind_of_commit(run, hub):
+    model = CrossModalHashModel.from_pretrained(str(run))
+    processor = CrossModalHashProcessor.from_pretrained(str(run))
+    index = DatabaseIndex.load(run / "index")
+    with pytest.raises(TypeError):
+        model.push_to_hub("org/positional", processor)
+    model.push_to_hub("org/from-python", processor=processor, index=index, results={"map_i2t": 0.5, "map_t2i": 0.6})
+    (commit,) = hub.commits
+    assert set(commit["files"]) == MODEL_FILES | PROCESSOR_FILES | INDEX_FILES | {"README.md"}
+    card = ModelCard(commit["files"]["README.md"].decode())
+    assert [r.metric_value for r in card.data.eval_results] == [0.5, 0.6]
+
+
+def test_save_pretrained_with_push_to_hub_uploads_the_card_too(run, hub, tmp_path):
+    CrossModalHashModel.from_pretrained(str(run)).save_pretrained(tmp_path / "out", push_to_hub=True, repo_id="org/saved")
+    (commit,) = hub.commits
+    assert commit["repo_id"] == "org/saved" and set(commit["files"]) == MODEL_FILES | {"README.md"}
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["push", "{tmp}", "--repo-id", "org/x"], "holds no checkpoint to push"),
+        (["push", "{run}", "--repo-id", "org/x", "--index", "{tmp}"], "holds no database index"),
+        (["index", "{tmp}"], "holds no checkpoint"),
+    ],
+)
+def test_bad_push_and_index_input_is_one_clear_line(run, hub, tmp_path, capsys, argv, message):
+    assert main([a.format(tmp=tmp_path, run=run) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cmhash: error: ") and message in err and not hub.commits
+
+
+def test_hits_of_added_pictures_have_no_dataset_row(run):
+    index = DatabaseIndex.load(run / "index")
+    grown = index.with_images(np.ones((1, 16), dtype=np.int8), ["mine.png"])
+    hit = grown.search_images(np.ones(16), k=grown.num_images)
+    mine = next(h for h in hit if h.position == 400)
+    assert (mine.row, mine.text, mine.distance) == (None, "mine.png", 0)
+    assert (grown.num_images, index.num_images, grown.num_database) == (401, 400, 400)
