@@ -17,7 +17,14 @@ BATCH = 4
 
 #: method name -> config overrides for a tiny test model.
 METHOD_CASES: dict[str, dict[str, Any]] = {
+    "cdhtk": {},
+    "dbrc": {"shared_dim": 32, "decoder_hidden_dim": 32},
     "dcmh": {},
+    "dcph": {"proxy_hidden_dim": 64},
+    "dfah": {},
+    "drh": {},
+    "dth": {},
+    "gancmh": {},
 }
 
 

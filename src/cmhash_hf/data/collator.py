@@ -38,7 +38,8 @@ class CrossModalCollator:
     """Turns a list of rows into model inputs: processor outputs, multi-hot ``labels`` and ``sample_index``.
 
     The processor decides which columns are read: pictures (``image``) or ``image_features``; raw ``text`` for a
-    tokenizer or bag-of-words side, ``text_features`` otherwise.
+    tokenizer or bag-of-words side, ``text_features`` otherwise. With ``num_labels=0`` (a dataset without
+    labels) the ``labels`` column is not read and batches carry no ``labels``.
     """
 
     def __init__(self, processor: Any, num_labels: int, labels_are_indices: bool = True) -> None:
@@ -51,10 +52,10 @@ class CrossModalCollator:
         """The dataset columns this collator reads."""
         image = "image" if self.processor.image_mode == "pixels" else "image_features"
         text = "text" if self.processor.text_mode in ("tokenizer", "bow") else "text_features"
-        return [image, text, "labels"]
+        return [image, text, "labels"] if self.num_labels else [image, text]
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        image_column, text_column, _ = self.columns
+        image_column, text_column = self.columns[:2]
         inputs: dict[str, Any] = {}
         if image_column == "image":
             inputs["images"] = [row["image"] for row in rows]
@@ -65,7 +66,7 @@ class CrossModalCollator:
         else:
             inputs["text_features"] = [row["text_features"] for row in rows]
         batch = dict(self.processor(**inputs, return_tensors="pt"))
-        if "labels" in rows[0]:
+        if self.num_labels and "labels" in rows[0]:
             matrix = labels_to_multi_hot([row["labels"] for row in rows], self.num_labels, self.labels_are_indices)
             batch["labels"] = torch.from_numpy(matrix)
         if "sample_index" in rows[0]:

@@ -71,14 +71,24 @@ class CrossModalDataset:
     def has_texts(self) -> bool:
         return "text" in self.dataset.column_names
 
+    @property
+    def has_labels(self) -> bool:
+        """Whether the rows carry labels (unsupervised training can do without; evaluation cannot)."""
+        return "labels" in self.dataset.column_names
+
     def multi_hot(self, indices: np.ndarray | None = None) -> np.ndarray:
-        """Multi-hot label matrix (float32, rows × num_labels) of all rows or of ``indices``."""
+        """Multi-hot label matrix (float32, rows × num_labels) of all rows or of ``indices``.
+
+        A dataset without labels gives a zero-width matrix (rows × 0).
+        """
         rows = self.dataset if indices is None else self.dataset.select(np.asarray(indices))
+        if not self.has_labels:
+            return np.zeros((len(rows), 0), dtype=np.float32)
         return labels_to_multi_hot(rows["labels"], self.num_labels, self._labels_are_indices)
 
     @property
     def _labels_are_indices(self) -> bool:
-        return _labels_are_indices(self.dataset.features["labels"])
+        return not self.has_labels or _labels_are_indices(self.dataset.features["labels"])
 
     def texts(self, indices: np.ndarray | None = None) -> list[str]:
         """The ``text`` column of all rows or of ``indices``."""
@@ -144,7 +154,7 @@ def labels_to_multi_hot(rows: list, num_labels: int, as_indices: bool) -> np.nda
 
 def _label_names(dataset: datasets.Dataset, folder: Path | None) -> list[str]:
     if "labels" not in dataset.column_names:
-        raise ValueError("The dataset has no 'labels' column (see docs/data.md for the schema).")
+        return []  # an unlabelled dataset: only unsupervised methods train on it
     feature = dataset.features["labels"]
     inner = getattr(feature, "feature", None)
     if isinstance(inner, datasets.ClassLabel):

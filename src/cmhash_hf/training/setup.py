@@ -42,9 +42,14 @@ def prepare_run(args: HashTrainingArguments) -> PreparedRun:
     On ``--resume`` the processor saved in the run folder is reused, so the tokenizer or vocabulary (and hence
     the model's shapes) are exactly those of the interrupted run.
     """
-    config_class, _ = get_method(args.method)  # unknown method: fail before any work
+    config_class, model_class = get_method(args.method)  # unknown method: fail before any work
     set_seed(args.seed)
     data = load_cross_modal_dataset(args.dataset, **args.dataset_kwargs)
+    if model_class.uses_labels and not data.num_labels:
+        raise ValueError(
+            f"{args.method} is a supervised method but {args.dataset} has no labels; train an unsupervised method "
+            "(e.g. dbrc) on it, or give a dataset with a 'labels' column."
+        )
     split = data.get_split(args.protocol, args.split_seed)
     train_indices = split.train[: args.max_train_samples] if args.max_train_samples else split.train
     saved_processor = Path(args.output_dir) / PROCESSOR_FILE

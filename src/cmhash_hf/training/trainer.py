@@ -74,6 +74,31 @@ def only_these_trainable(model: torch.nn.Module, parameters: list[torch.nn.Param
             p.requires_grad_(True)
 
 
+def check_steps_disjoint(step_params: dict[str, list[torch.nn.Parameter]]) -> None:
+    """Refuse training steps that share parameters when gradients are accumulated over several batches.
+
+    While accumulating, each step's gradients stay in ``.grad`` until its optimiser steps; a parameter in two
+    steps would collect both steps' gradients and be updated with their mix.
+
+    Example:
+        >>> a, b = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+        >>> check_steps_disjoint({"image": [a], "text": [b]})  # fine: nothing shared
+        >>> check_steps_disjoint({"image": [a], "text": [a, b]})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: Training steps 'image' and 'text' share parameters, so their gradients would mix while ...
+    """
+    owner: dict[int, str] = {}
+    for step, params in step_params.items():
+        for p in params:
+            other = owner.setdefault(id(p), step)
+            if other != step:
+                raise ValueError(
+                    f"Training steps {other!r} and {step!r} share parameters, so their gradients would mix while "
+                    "accumulating: train with gradient_accumulation_steps=1 or give each step its own parameters."
+                )
+
+
 def latest_checkpoint(output_dir: str | Path) -> Path | None:
     """The newest complete epoch checkpoint of a run folder (one with a trainer state file), or None."""
     root = Path(output_dir) / CHECKPOINT_DIR
@@ -96,6 +121,8 @@ class HashTrainer:
         model = run.model
         self.steps = tuple(model.training_steps)
         self.step_params = {step: model.step_parameters(step) for step in self.steps}
+        if args.gradient_accumulation_steps > 1:
+            check_steps_disjoint(self.step_params)
         self.optimizers = {
             step: torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.weight_decay)
             for step, params in self.step_params.items()
@@ -140,15 +167,14 @@ class HashTrainer:
 
     def _run_step(self, step: str, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         model = self.model
-        with only_these_trainable(self.unwrapped, self.step_params[step]):
-            with self.accelerator.accumulate(model), self.accelerator.autocast():
-                output = model(**batch, training_step=step, training_state=self.state)
-                loss = output.loss
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"The {step!r} loss became {loss.item()} at step {self.global_step}.")
-                self.accelerator.backward(loss)
-                self.optimizers[step].step()
-                self.optimizers[step].zero_grad(set_to_none=True)
+        with only_these_trainable(self.unwrapped, self.step_params[step]), self.accelerator.autocast():
+            output = model(**batch, training_step=step, training_state=self.state)
+            loss = output.loss
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"The {step!r} loss became {loss.item()} at step {self.global_step}.")
+            self.accelerator.backward(loss)
+            self.optimizers[step].step()
+            self.optimizers[step].zero_grad(set_to_none=True)
         if self.state is not None:
             gathered = {
                 name: None if value is None else self.accelerator.gather(value.detach().float())
@@ -209,8 +235,12 @@ class HashTrainer:
                 bar = tqdm(self.loader, desc=label, disable=None if self.accelerator.is_local_main_process else True, leave=False)
                 for batch in bar:
                     record: dict[str, float] = {}
-                    for step in steps:
-                        record.update(self._run_step(step, batch))
+                    # One accumulation count per batch, whatever the number of steps: entering `accumulate` once
+                    # per step would advance Accelerate's counter several times per batch, so with alternating
+                    # steps some optimisers would never reach a synchronising batch.
+                    with self.accelerator.accumulate(self.model):
+                        for step in steps:
+                            record.update(self._run_step(step, batch))
                     self.global_step += 1
                     items_seen += len(batch["sample_index"]) * self.accelerator.num_processes
                     last.update(record)

@@ -1,0 +1,110 @@
+"""DBRC's building blocks: the adaptive tanh, the shared binary layer, decoders and reconstruction targets.
+
+Example:
+    >>> import torch
+    >>> layer = SharedBinaryLayer(input_dim=6, hash_bits=4, scaling="linear", initial_scale=1.0)
+    >>> layer(torch.randn(2, 6)).shape
+    torch.Size([2, 4])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class AdaptiveTanh(nn.Module):
+    """tanh of a learned per-unit scaling of its input: tanh(α ⊙ z) (linear) or tanh(α ⊙ z + β ⊙ z³) (nonlinear).
+
+    Example:
+        >>> act = AdaptiveTanh(2, "linear", initial_scale=1.0)
+        >>> with torch.no_grad():
+        ...     _ = act.alpha.fill_(3.0)
+        >>> [round(v, 4) for v in act(torch.tensor([[0.5, -0.5]]))[0].tolist()]  # tanh(1.5), tanh(-1.5)
+        [0.9051, -0.9051]
+    """
+
+    def __init__(self, units: int, scaling: str, initial_scale: float) -> None:
+        super().__init__()
+        self.initial_scale = initial_scale
+        self.alpha = nn.Parameter(torch.full((units,), float(initial_scale)))
+        self.beta = nn.Parameter(torch.zeros(units)) if scaling == "nonlinear" else None
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        scaled = self.alpha * z
+        if self.beta is not None:
+            scaled = scaled + self.beta * z**3
+        return torch.tanh(scaled)
+
+    def saturation_penalty(self) -> torch.Tensor:
+        """mean(1 / α²): decreasing in |α|, so minimising it grows the scales and saturates the outputs."""
+        return (self.alpha**-2).mean()
+
+
+class SharedBinaryLayer(nn.Module):
+    """The one binary layer both modalities go through: Linear(input_dim → K) → `AdaptiveTanh`."""
+
+    def __init__(self, input_dim: int, hash_bits: int, scaling: str, initial_scale: float) -> None:
+        super().__init__()
+        self.projection = nn.Linear(input_dim, hash_bits)
+        self.activation = AdaptiveTanh(hash_bits, scaling, initial_scale)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.projection(features))
+
+
+def build_decoder(hash_bits: int, hidden_dim: int, output_dim: int) -> nn.Module:
+    """Code → input decoder: Linear → ReLU → Linear, or one Linear when ``hidden_dim`` is 0.
+
+    Example:
+        >>> build_decoder(8, 0, 5)
+        Linear(in_features=8, out_features=5, bias=True)
+    """
+    if hidden_dim == 0:
+        return nn.Linear(hash_bits, output_dim)
+    return nn.Sequential(nn.Linear(hash_bits, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, output_dim))
+
+
+def reconstruction_width(spec: dict[str, Any], modality: str, image_size: int) -> int:
+    """Width of the reconstruction target of a tower (see `reconstruction_target`).
+
+    Example:
+        >>> reconstruction_width({"kind": "bow", "input_dim": 300}, "text", image_size=8)
+        300
+    """
+    if spec["kind"] != "hf":
+        return int(spec["input_dim"])
+    config = spec["config"]
+    if modality == "text":
+        return int(config["vocab_size"])
+    return int(config.get("num_channels", 3)) * image_size**2
+
+
+def reconstruction_target(
+    spec: dict[str, Any], modality: str, image_size: int, **inputs: torch.Tensor | None
+) -> torch.Tensor:
+    """What DBRC reconstructs of one modality's raw inputs, as a float (batch, width) matrix.
+
+    - ``bow`` / ``features`` towers: the input vector itself (``image_features`` / ``text_features``);
+    - ``hf`` text towers: the bag of tokens, a multi-hot over the vocabulary of the unmasked ``input_ids``;
+    - ``hf`` picture towers: ``pixel_values`` average-pooled to ``image_size`` × ``image_size``, flattened.
+
+    Example:
+        >>> spec = {"kind": "hf", "config": {"vocab_size": 6}}
+        >>> ids, mask = torch.tensor([[2, 4, 4, 0]]), torch.tensor([[1, 1, 1, 0]])
+        >>> reconstruction_target(spec, "text", 8, input_ids=ids, attention_mask=mask).tolist()
+        [[0.0, 0.0, 1.0, 0.0, 1.0, 0.0]]
+    """
+    if spec["kind"] != "hf":
+        return torch.as_tensor(inputs[f"{modality}_features"]).float()
+    if modality == "text":
+        ids = inputs["input_ids"]
+        mask = inputs.get("attention_mask")
+        present = torch.ones_like(ids, dtype=torch.float32) if mask is None else mask.float()
+        bag = torch.zeros(ids.shape[0], int(spec["config"]["vocab_size"]), device=ids.device)
+        return bag.scatter_reduce_(1, ids, present, reduce="amax")
+    pooled = F.adaptive_avg_pool2d(inputs["pixel_values"].float(), image_size)
+    return pooled.flatten(1)

@@ -1,0 +1,148 @@
+"""DBRC: Deep Binary Reconstruction (Di Hu, Feiping Nie & Xuelong Li, ACM MM 2017; IEEE TMM 2019).
+
+What is implemented (from the paper's description; there is no public code):
+
+- Unsupervised: training never reads labels (``uses_labels = False``), so it runs on datasets without a
+  ``labels`` column.
+- Modality-specific layers (each tower, then ``image_hash`` / ``text_hash``: Linear → ReLU to ``shared_dim``)
+  feed ONE shared binary layer (``binary_layer``: Linear → adaptive tanh, `SharedBinaryLayer`), whose output
+  must reconstruct both modalities' inputs through two decoders (squared error), so the code keeps the inter-
+  and intra-modal structure.
+- The adaptive tanh scales the activations before the tanh, tanh(α ⊙ z) with a learned α per unit, and a
+  penalty mean(1/α²) grows α so the outputs saturate towards ±1: binary codes learned end to end with plain
+  gradient descent, with no relax-then-threshold stage.
+
+Our reading where the paper leaves room:
+
+- What "input" means per tower: for ``bow`` / ``features`` towers the input vector itself; for a text
+  transformer the bag of tokens (multi-hot of the unmasked ``input_ids`` over the vocabulary); for a picture
+  backbone the picture average-pooled to ``image_reconstruction_size``² pixels per channel. These are fixed
+  functions of the raw inputs: reconstructing the towers' own (detached) features instead would let the towers
+  collapse to constant, trivially reconstructable features.
+- Query time: the shared binary layer takes either modality's representation, so a single image (or a single
+  text) gets its code by its own tower → its modality-specific layer → the shared layer; a pair is never needed.
+  In training each modality's code reconstructs BOTH modalities' inputs (its own and, across, its pair's),
+  which is what ties the two codes of a pair together.
+- Each reconstruction error is relative (‖x̂ − x‖² / ‖x‖² over the batch), so the image and text sides weigh
+  the same whatever their scales; the loss averages over the two codes.
+- ``scaling="nonlinear"`` (our reading of the learned nonlinear scale) is tanh(α ⊙ z + β ⊙ z³), an odd cubic
+  scaling with β learned per unit and starting at 0; the penalty acts on α in both forms.
+- The reconstruction targets reach `compute_loss` through `forward` (they are collected from the inputs while
+  the towers run), because the training protocol hands `compute_loss` the outputs only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import initialization as init
+
+from ...modeling_utils import CrossModalHashPreTrainedModel
+from .configuration_dbrc import DBRCConfig
+from .layers_dbrc import AdaptiveTanh, SharedBinaryLayer, build_decoder, reconstruction_target, reconstruction_width
+
+MODALITIES = ("image", "text")
+
+
+class DBRCModel(CrossModalHashPreTrainedModel):
+    """DBRC: one shared binary layer with an adaptive tanh, trained to reconstruct both modalities' inputs.
+
+    See the module docstring for what is implemented and where we chose.
+
+    Example:
+        >>> import torch
+        >>> model = DBRCModel(DBRCConfig(hash_bits=8, shared_dim=16, decoder_hidden_dim=0))
+        >>> batch = {"pixel_values": torch.randn(2, 3, 32, 32), "input_ids": torch.ones(2, 5, dtype=torch.long)}
+        >>> out = model(**batch, return_loss=True)  # no labels needed
+        >>> out.image_codes.shape, sorted(out.loss_terms)
+        (torch.Size([2, 8]), ['joint/image_reconstruction', 'joint/saturation_penalty', 'joint/text_reconstruction'])
+    """
+
+    config_class = DBRCConfig
+    uses_labels = False
+
+    def __init__(self, config: DBRCConfig) -> None:
+        super().__init__(config)
+        self.binary_layer = SharedBinaryLayer(config.shared_dim, config.hash_bits, config.scaling, config.initial_scale)
+        size = config.image_reconstruction_size
+        self.image_decoder = build_decoder(
+            config.hash_bits, config.decoder_hidden_dim, reconstruction_width(config.image_encoder, "image", size)
+        )
+        self.text_decoder = build_decoder(
+            config.hash_bits, config.decoder_hidden_dim, reconstruction_width(config.text_encoder, "text", size)
+        )
+        self._reconstruction_targets: dict[str, torch.Tensor] | None = None
+        self.post_init()
+
+    def build_hash_layer(self, input_dim: int) -> nn.Module:
+        """DBRC's modality-specific layer (Linear → ReLU to ``shared_dim``); the shared binary layer follows it."""
+        return nn.Sequential(nn.Linear(input_dim, self.config.shared_dim), nn.ReLU())
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, AdaptiveTanh):
+            init.constant_(module.alpha, module.initial_scale)
+            if module.beta is not None:
+                init.zeros_(module.beta)
+
+    # ----------------------------------------------------------------- codes through the shared layer
+    def _collect_target(self, modality: str, **inputs: torch.Tensor | None) -> None:
+        if self._reconstruction_targets is not None:
+            spec = self.config.image_encoder if modality == "image" else self.config.text_encoder
+            target = reconstruction_target(spec, modality, self.config.image_reconstruction_size, **inputs)
+            self._reconstruction_targets[modality] = target.to(self.device)
+
+    def get_image_features(
+        self, pixel_values: torch.Tensor | None = None, image_features: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Continuous image outputs in (-1, 1): image tower → image-specific layer → shared binary layer."""
+        specific = super().get_image_features(pixel_values=pixel_values, image_features=image_features)
+        self._collect_target("image", pixel_values=pixel_values, image_features=image_features)
+        return self.binary_layer(specific)
+
+    def get_text_features(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        text_features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Continuous text outputs in (-1, 1): text tower → text-specific layer → shared binary layer."""
+        specific = super().get_text_features(input_ids, attention_mask, token_type_ids, text_features)
+        self._collect_target("text", input_ids=input_ids, attention_mask=attention_mask, text_features=text_features)
+        return self.binary_layer(specific)
+
+    def forward(self, *args: Any, **kwargs: Any):
+        """`CrossModalHashPreTrainedModel.forward`, collecting the reconstruction targets of the inputs it encodes."""
+        self._reconstruction_targets = {}
+        try:
+            return super().forward(*args, **kwargs)
+        finally:
+            self._reconstruction_targets = None
+
+    # ----------------------------------------------------------------- training protocol
+    def compute_loss(self, step, image_embeds, text_embeds, labels, sample_index, training_state):
+        targets = self._reconstruction_targets
+        if targets is None:
+            raise ValueError("DBRC's loss reconstructs the inputs: call the model (forward) rather than compute_loss.")
+        codes = [embeds.float() for embeds in (image_embeds, text_embeds) if embeds is not None]
+        if not codes:
+            raise ValueError("DBRC's loss needs image or text inputs in the batch.")
+        decoders = {"image": self.image_decoder, "text": self.text_decoder}
+        weights = {"image": self.config.image_reconstruction_weight, "text": self.config.text_reconstruction_weight}
+        parts: dict[str, torch.Tensor] = {}
+        total = codes[0].new_zeros(())
+        for modality in MODALITIES:
+            if modality not in targets:
+                continue
+            target = targets[modality]
+            energy = (target**2).sum().clamp(min=1e-8)
+            error = sum(((decoders[modality](code) - target) ** 2).sum() / energy for code in codes) / len(codes)
+            total = total + weights[modality] * error
+            parts[f"{modality}_reconstruction"] = error.detach()
+        penalty = self.binary_layer.activation.saturation_penalty()
+        parts["saturation_penalty"] = penalty.detach()
+        return total + self.config.scale_penalty_weight * penalty, parts

@@ -1,0 +1,12 @@
+from .configuration_dcph import DCPHConfig
+from .losses_dcph import margin_dynamic_softmax_loss, proxy_network_loss
+from .modeling_dcph import DCPHModel, DCPHTrainingState, ProxyNetwork
+
+__all__ = [
+    "DCPHConfig",
+    "DCPHModel",
+    "DCPHTrainingState",
+    "ProxyNetwork",
+    "margin_dynamic_softmax_loss",
+    "proxy_network_loss",
+]

@@ -1,0 +1,89 @@
+"""Configuration of DCPH (Deep Cross-Modal Proxy Hashing, Tu et al., IEEE TKDE 2023).
+
+Example:
+    >>> config = DCPHConfig(hash_bits=16, num_classes=24)
+    >>> config.model_type, config.loss_form, config.proxy_hidden_dim
+    ('dcph', 'normalized', 4096)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...configuration_utils import CrossModalHashConfig
+
+LOSS_FORMS = ("normalized", "raw")
+
+
+class DCPHConfig(CrossModalHashConfig):
+    r"""
+    DCPH hyper-parameters, with the paper's / public code's defaults where they are known (see each field).
+
+    Args:
+        proxy_hidden_dim (`int`, defaults to 4096): width of the proxy network's hidden layer
+            (one-hot label → Linear(C→4096) → ReLU → BatchNorm → Linear(4096→K) → tanh), as in the public code.
+        proxy_epochs (`float`, defaults to 0.1): length of stage 1 (training the proxy network). A value of 1
+            or more is a number of epochs; a value in (0, 1) is a fraction of the run's epochs (at least one).
+            Stage 2 always keeps at least one epoch; a one-epoch run does both stages in that epoch.
+        proxy_quantization_weight (`float`, defaults to 1.0): weight of the proxy quantisation term
+            mean((|h| − 1)²) that pushes the proxy network's tanh outputs to ±1 (our choice; the public code
+            tunes a β over 0.001–10 and most often ships β = 1).
+        proxy_balance_weight (`float`, defaults to 1.0): weight of the proxy bit-balance term ‖mean_c h_c‖² / K
+            (each bit +1 for about half of the classes; our choice).
+        loss_form (`str`, defaults to `"normalized"`): ``"normalized"`` scores s = uᵀp / K with
+            ``scale``/``margin``; ``"raw"`` scores raw inner products s = uᵀp with ``raw_scale`` and the margin
+            ``raw_margin_per_bit`` · K, as in the public code.
+        scale (`float`, defaults to 20.0): γ of the normalised margin-dynamic-softmax loss.
+        margin (`float`, defaults to 0.2): σ of the normalised loss (on scores in [−1, 1]).
+        raw_scale (`float`, defaults to 0.3): γ of the raw loss (public code).
+        raw_margin_per_bit (`float`, defaults to 0.3): σ / K of the raw loss (public code: σ = 0.3 · K).
+        cross_modal_weight (`float`, defaults to 0.1): weight of the cross-modal term (the same loss with the
+            other modality's current codes of the batch in place of the proxies).
+        regularization_weight (`float`, defaults to 0.1): weight of the unified-code regulariser ‖B − u‖² with
+            B = sign(B_img + B_txt).
+        alternate_by (`str`, defaults to `"epoch"`): stage 2 updates the image net for a whole pass, then the
+            text net (``"epoch"``, as in the paper), or alternates on every batch (``"batch"``).
+        kwargs: the shared fields of `CrossModalHashConfig`.
+    """
+
+    model_type = "dcph"
+
+    proxy_hidden_dim: int = 4096
+    proxy_epochs: float = 0.1
+    proxy_quantization_weight: float = 1.0
+    proxy_balance_weight: float = 1.0
+    loss_form: str = "normalized"
+    scale: float = 20.0
+    margin: float = 0.2
+    raw_scale: float = 0.3
+    raw_margin_per_bit: float = 0.3
+    cross_modal_weight: float = 0.1
+    regularization_weight: float = 0.1
+    alternate_by: str = "epoch"
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        if self.loss_form not in LOSS_FORMS:
+            raise ValueError(f"loss_form must be one of {LOSS_FORMS}, got {self.loss_form!r}.")
+        if self.alternate_by not in ("epoch", "batch"):
+            raise ValueError(f"alternate_by must be 'epoch' or 'batch', got {self.alternate_by!r}.")
+        if not isinstance(self.proxy_hidden_dim, int) or self.proxy_hidden_dim < 1:
+            raise ValueError(f"proxy_hidden_dim must be a positive integer, got {self.proxy_hidden_dim!r}.")
+        if not self.proxy_epochs > 0:
+            raise ValueError(f"proxy_epochs must be positive (a count, or a fraction below 1), got {self.proxy_epochs!r}.")
+        if self.scale <= 0 or self.raw_scale <= 0:
+            raise ValueError("scale and raw_scale must be positive.")
+        weights = (self.proxy_quantization_weight, self.proxy_balance_weight, self.cross_modal_weight, self.regularization_weight)
+        if min(weights) < 0:
+            raise ValueError("The proxy and stage-2 loss weights must be non-negative.")
+        super().__post_init__(**kwargs)
+
+    def num_proxy_epochs(self, num_epochs: int) -> int:
+        """Epochs of stage 1 in a run of ``num_epochs``: at least one, and at least one left for stage 2.
+
+        Example:
+            >>> config = DCPHConfig(proxy_epochs=0.1)
+            >>> config.num_proxy_epochs(20), config.num_proxy_epochs(3), config.num_proxy_epochs(1)
+            (2, 1, 1)
+        """
+        wanted = int(self.proxy_epochs) if self.proxy_epochs >= 1 else round(self.proxy_epochs * num_epochs)
+        return max(1, min(wanted, num_epochs - 1))

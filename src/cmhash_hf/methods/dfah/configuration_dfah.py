@@ -1,0 +1,51 @@
+"""Configuration of DFAH (Discrete Fusion Adversarial Hashing).
+
+Example:
+    >>> DFAHConfig(hash_bits=16, gamma=0.5).model_type
+    'dfah'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...configuration_utils import CrossModalHashConfig
+
+
+class DFAHConfig(CrossModalHashConfig):
+    r"""
+    DFAH hyper-parameters (the method's description gives no values; the defaults are our choice,
+    checked on builtin:shapes).
+
+    Args:
+        fusion_hidden_dim (`int`, defaults to 256): hidden width of the fusion learner ([U; V] → unified output Z).
+        discriminator_hidden_dim (`int`, defaults to 128): hidden width of the modality discriminator.
+        adversarial_weight (`float`, defaults to 0.1): weight α of the extractors' modality-confusion loss.
+        fusion_weight (`float`, defaults to 1.0): weight of the pairwise likelihood of the fused outputs L(Z, Z).
+        gamma (`float`, defaults to 1.0): weight γ of ‖B − U‖² and ‖B − V‖² (mean), and of U + V in the discrete
+            step.
+        mu (`float`, defaults to 1.0): weight μ of ‖B − Z‖² (mean), and of Z in the discrete step
+            B = sign(γ(U + V) + μZ).
+        unified_weight (`float`, defaults to 1.0): weight of the pairwise likelihood of each modality's outputs
+            against the unified codes of the whole training set, L(U, B) + L(V, B).
+        kwargs: the shared fields of `CrossModalHashConfig`.
+    """
+
+    model_type = "dfah"
+
+    fusion_hidden_dim: int = 256
+    discriminator_hidden_dim: int = 128
+    adversarial_weight: float = 0.1
+    fusion_weight: float = 1.0
+    gamma: float = 1.0
+    mu: float = 1.0
+    unified_weight: float = 1.0
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        if self.fusion_hidden_dim < 1 or self.discriminator_hidden_dim < 1:
+            raise ValueError("fusion_hidden_dim and discriminator_hidden_dim must be positive.")
+        if min(self.adversarial_weight, self.fusion_weight, self.gamma, self.mu, self.unified_weight) < 0:
+            raise ValueError("DFAH's loss weights must be non-negative.")
+        if self.gamma + self.mu == 0:
+            raise ValueError("gamma and mu cannot both be 0: the discrete step B = sign(γ(U + V) + μZ) needs one.")
+        super().__post_init__(**kwargs)

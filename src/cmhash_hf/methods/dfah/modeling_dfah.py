@@ -1,0 +1,187 @@
+"""DFAH: Discrete Fusion Adversarial Hashing.
+
+What is implemented (from the method's description; there is no public reference code):
+
+- Modality-specific extractors (image and text towers + hash layers) with continuous outputs U and V, trained
+  with pairwise supervision: the pairwise negative log-likelihood L(U, V) of shared-label similarity over the
+  batch (`cmhash_hf.losses.pairwise_likelihood_loss`).
+- A fusion learner that embeds each pair into one unified output, Z = tanh(MLP([U; V])), trained with the same
+  pairwise likelihood L(Z, Z) so the unified representation keeps the label structure.
+- A modality discriminator trained adversarially against the extractors (step ``"discriminator"``: its own
+  parameters, on detached outputs); the extractors add α · modality confusion to their loss so the image and text
+  output distributions align.
+- Unified binary codes B, one per training pair (per-item state `DFAHTrainingState`), that the extractors and
+  the fusion learner are pulled onto: γ(‖B − U‖² + ‖B − V‖²) + μ‖B − Z‖², and that supervise the extractors
+  pairwise over the whole training set: L(U, B) + L(V, B) with the label similarity of batch × training set.
+  B is optimised discretely, without relaxation: for fixed U, V, Z the quantisation objective is minimised over
+  B ∈ {−1, +1} by the closed form B = sign(γ(U + V) + μZ), applied to the whole training set after each epoch
+  (with sign(0) = +1), so B is always exactly binary.
+
+Our reading where the description leaves room: the fusion learner's "embedding strategy" is a concatenation
+embedding of the pair's continuous codes; the discriminator sees the continuous codes; until the first discrete
+step has run (end of epoch 1) there are no unified codes, so the terms that use B are off; the B-step keeps the
+closed form of the quantisation part and leaves the pairwise term L(·, B) to the networks' steps (including it
+would make the B-subproblem combinatorial). The fusion
+learner and the discriminator are used in training only: a single image or text is encoded by its extractor
+alone, whose outputs the quantisation terms tie to the unified codes. Called without training state (e.g.
+``model(**batch, labels=labels)``), the codes are the discrete step applied to the batch.
+``forward`` without a ``training_step`` returns the extractors' (``"hashing"``) loss.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ...losses import label_similarity, pairwise_likelihood_loss, quantization_loss
+from ...modeling_utils import CrossModalHashPreTrainedModel, binarize
+from ..adversarial import ModalityDiscriminator, discriminator_loss, modality_confusion_loss
+from .configuration_dfah import DFAHConfig
+
+
+def unified_codes(
+    image_outputs: torch.Tensor, text_outputs: torch.Tensor, fused_outputs: torch.Tensor, gamma: float, mu: float
+) -> torch.Tensor:
+    """The discrete step: B = sign(γ(U + V) + μZ) with sign(0) = +1, as a float tensor of exact ±1 values.
+
+    Example:
+        >>> u, v = torch.tensor([[0.5, -0.5, 0.0]]), torch.tensor([[0.5, -0.1, 0.0]])
+        >>> z = torch.tensor([[-0.2, 0.9, 0.0]])
+        >>> unified_codes(u, v, z, gamma=1.0, mu=1.0).tolist()
+        [[1.0, 1.0, 1.0]]
+    """
+    return binarize(gamma * (image_outputs + text_outputs) + mu * fused_outputs).float()
+
+
+class DFAHTrainingState(nn.Module):
+    """Labels, U, V, Z and the unified codes B of every training pair, as buffers (checkpointed with the run).
+
+    ``codes_ready`` is 0 until the first discrete step, 1 after it.
+    """
+
+    def __init__(self, train_labels: torch.Tensor, hash_bits: int) -> None:
+        super().__init__()
+        num_items = train_labels.shape[0]
+        self.register_buffer("labels", train_labels.float().clone())
+        for name in ("image_outputs", "text_outputs", "fused_outputs"):
+            self.register_buffer(name, torch.zeros(num_items, hash_bits))
+        self.register_buffer("codes", torch.ones(num_items, hash_bits))
+        self.register_buffer("codes_ready", torch.zeros(()))
+
+    def update_codes(self, gamma: float, mu: float) -> None:
+        """The discrete step over the whole training set: B = sign(γ(U + V) + μZ)."""
+        self.codes.copy_(unified_codes(self.image_outputs, self.text_outputs, self.fused_outputs, gamma, mu))
+        self.codes_ready.fill_(1.0)
+
+
+class DFAHModel(CrossModalHashPreTrainedModel):
+    """DFAH: pairwise-supervised extractors, a fusion learner, a modality discriminator and discrete unified codes.
+
+    See the module docstring for what is implemented and where we chose.
+
+    Example:
+        >>> import torch
+        >>> from cmhash_hf import DFAHConfig
+        >>> model = DFAHModel(DFAHConfig(hash_bits=8, num_classes=3))
+        >>> batch = {"pixel_values": torch.randn(2, 3, 32, 32), "input_ids": torch.ones(2, 5, dtype=torch.long)}
+        >>> state = model.init_training_state(torch.eye(3)[[0, 1, 2, 0, 1, 2, 0, 1, 2, 0]], num_items=10)
+        >>> out = model(**batch, labels=torch.eye(3)[:2], training_step="hashing", training_state=state,
+        ...             sample_index=torch.tensor([4, 7]))
+        >>> model.update_training_state(state, "hashing", out.image_embeds, out.text_embeds, torch.tensor([4, 7]))
+        >>> model.on_epoch_end(state, epoch=0)
+        >>> bool(((state.codes == 1) | (state.codes == -1)).all())
+        True
+    """
+
+    config_class = DFAHConfig
+    training_steps = ("discriminator", "hashing")
+    step_schedule = "batch"
+
+    def __init__(self, config: DFAHConfig) -> None:
+        super().__init__(config)
+        bits = config.hash_bits
+        self.fusion = nn.Sequential(
+            nn.Linear(2 * bits, config.fusion_hidden_dim),
+            nn.ReLU(),
+            nn.Linear(config.fusion_hidden_dim, bits),
+            nn.Tanh(),
+        )
+        self.discriminator = ModalityDiscriminator(bits, config.discriminator_hidden_dim)
+        self.post_init()
+
+    def fuse(self, image_outputs: torch.Tensor, text_outputs: torch.Tensor) -> torch.Tensor:
+        """The fusion learner: one unified continuous output Z in (-1, 1) per (image, text) pair."""
+        return self.fusion(torch.cat([image_outputs, text_outputs], dim=-1))
+
+    def step_parameters(self, step: str) -> list[nn.Parameter]:
+        if step == "discriminator":
+            return list(self.discriminator.parameters())
+        return self.tower_parameters("image") + self.tower_parameters("text") + list(self.fusion.parameters())
+
+    def init_training_state(self, train_labels: torch.Tensor | None, num_items: int) -> DFAHTrainingState:
+        if train_labels is None:
+            raise ValueError("DFAH is supervised: its training state needs the labels of the training set.")
+        return DFAHTrainingState(train_labels, self.config.hash_bits).to(self.device)
+
+    def compute_loss(self, step, image_embeds, text_embeds, labels, sample_index, training_state):
+        if image_embeds is None or text_embeds is None:
+            raise ValueError(f"DFAH's {step!r} step needs both image and text inputs in the batch.")
+        if step == "discriminator":
+            loss = discriminator_loss(self.discriminator, image_embeds, text_embeds)
+            return loss, {"discriminator": loss.detach()}
+        return self._hashing_loss(image_embeds.float(), text_embeds.float(), labels, sample_index, training_state)
+
+    def joint_loss(self, image_embeds, text_embeds, labels, sample_index, training_state):
+        """Without a training step, ``forward`` returns the extractors' loss (the discriminator plays against it)."""
+        return self.compute_loss("hashing", image_embeds, text_embeds, labels, sample_index, training_state)
+
+    def _hashing_loss(self, image, text, labels, sample_index, training_state):
+        config = self.config
+        similarity = label_similarity(labels, labels)
+        fused = self.fuse(image, text).float()
+        if training_state is None:
+            codes, ready = unified_codes(image.detach(), text.detach(), fused.detach(), config.gamma, config.mu), 1.0
+            all_codes, all_similarity = codes, similarity
+        else:
+            if sample_index is None:
+                raise ValueError("DFAH's training state needs sample_index (batch positions in the training set).")
+            codes, ready = training_state.codes[sample_index], training_state.codes_ready
+            all_codes, all_similarity = training_state.codes, label_similarity(labels, training_state.labels)
+        parts = {
+            "pairwise": pairwise_likelihood_loss(image, text, similarity),
+            "fusion": pairwise_likelihood_loss(fused, fused, similarity),
+            "quantization": ready
+            * (
+                config.gamma * (quantization_loss(image, codes) + quantization_loss(text, codes))
+                + config.mu * quantization_loss(fused, codes)
+            ),
+            "unified": ready
+            * (
+                pairwise_likelihood_loss(image, all_codes, all_similarity)
+                + pairwise_likelihood_loss(text, all_codes, all_similarity)
+            ),
+            "adversarial": modality_confusion_loss(self.discriminator, image, text),
+        }
+        weights = {
+            "pairwise": 1.0,
+            "fusion": config.fusion_weight,
+            "quantization": 1.0,
+            "unified": config.unified_weight,
+            "adversarial": config.adversarial_weight,
+        }
+        total = sum(weights[name] * value for name, value in parts.items())
+        return total, {name: value.detach() for name, value in parts.items()}
+
+    @torch.no_grad()
+    def update_training_state(self, state, step, image_embeds, text_embeds, sample_index):
+        if step != "hashing":
+            return
+        index = sample_index.to(state.codes.device)
+        image, text = image_embeds.float().to(state.codes.device), text_embeds.float().to(state.codes.device)
+        state.image_outputs[index] = image
+        state.text_outputs[index] = text
+        fused = self.fuse(image.to(self.device, self.dtype), text.to(self.device, self.dtype))
+        state.fused_outputs[index] = fused.float().to(index.device)
+
+    def on_epoch_end(self, state, epoch):
+        state.update_codes(self.config.gamma, self.config.mu)

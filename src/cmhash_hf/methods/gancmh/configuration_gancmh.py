@@ -1,0 +1,48 @@
+"""Configuration of GANCMH (Generative Adversarial Networks for Cross-Modal Hashing).
+
+Example:
+    >>> GANCMHConfig(hash_bits=16, adversarial_weight=0.1).model_type
+    'gancmh'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...configuration_utils import CrossModalHashConfig
+
+
+class GANCMHConfig(CrossModalHashConfig):
+    r"""
+    GANCMH hyper-parameters (the paper gives no values; the defaults are our choice,
+    checked on builtin:shapes).
+
+    Args:
+        label_hidden_dim (`int`, defaults to 512): hidden width of the label network (multi-hot labels → codes).
+        discriminator_hidden_dim (`int`, defaults to 128): hidden width of the modality discriminator.
+        adversarial_weight (`float`, defaults to 0.1): weight α of the generators' modality-confusion loss.
+        intra_weight (`float`, defaults to 1.0): weight of the intra-modality pairwise likelihood (image–image,
+            text–text); the inter-modality one (image–text) has weight 1.
+        label_weight (`float`, defaults to 1.0): weight of the pairwise likelihood between each modality's
+            outputs and the label network's codes.
+        quantization_weight (`float`, defaults to 0.1): weight of ‖sign(label codes) − outputs‖² (mean), which
+            pulls both modalities onto the label network's binary codes.
+        kwargs: the shared fields of `CrossModalHashConfig`.
+    """
+
+    model_type = "gancmh"
+
+    label_hidden_dim: int = 512
+    discriminator_hidden_dim: int = 128
+    adversarial_weight: float = 0.1
+    intra_weight: float = 1.0
+    label_weight: float = 1.0
+    quantization_weight: float = 0.1
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        if self.label_hidden_dim < 1 or self.discriminator_hidden_dim < 1:
+            raise ValueError("label_hidden_dim and discriminator_hidden_dim must be positive.")
+        weights = (self.adversarial_weight, self.intra_weight, self.label_weight, self.quantization_weight)
+        if min(weights) < 0:
+            raise ValueError("GANCMH's loss weights must be non-negative.")
+        super().__post_init__(**kwargs)

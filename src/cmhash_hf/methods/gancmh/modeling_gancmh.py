@@ -1,0 +1,119 @@
+"""GANCMH: Generative Adversarial Networks for Cross-Modal Hashing.
+
+What is implemented (from the method's description; there is no public reference code):
+
+- Generators: the image and text networks (tower + hash layer), whose continuous codes U (image) and V (text)
+  model the joint distribution of the two modalities.
+- A modality discriminator D (an MLP on codes) tries to tell image codes from text codes; the generators are
+  trained to make it fail (the non-saturating GAN loss with flipped targets, `modality_confusion_loss`).
+- A label network (multi-hot labels → MLP → tanh codes H) supplies semantic target codes.
+- Generator loss: inter-modality pairwise likelihood L(U, V) + ``intra_weight`` · (L(U, U) + L(V, V))
+  + ``label_weight`` · (L(U, H) + L(V, H)) + ``quantization_weight`` · ‖sign(H) − U‖² (and V)
+  + ``adversarial_weight`` · confusion, plus the label network's own L(H, H) + ‖sign(H) − H‖². L is the pairwise
+  negative log-likelihood of shared-label similarity (`cmhash_hf.losses.pairwise_likelihood_loss`).
+- Two optimisation steps with their own optimisers, alternating on every batch: ``"discriminator"`` (D's
+  parameters only, on detached codes) then ``"generator"`` (towers, hash layers and the label network).
+
+Our reading where the description leaves room: the discriminator sees the continuous codes (not tower
+features), so what is aligned is the distribution that gets binarised; "inter- and intra-modality correlations"
+are the pairwise-likelihood terms across and within modalities over the batch; the label network and its target
+codes follow the self-supervised adversarial hashing line of work (labels as a third, noise-free modality). The
+label network and the discriminator are used in training only: ``encode_image`` / ``encode_text`` use the
+modality networks alone. ``forward`` without a ``training_step`` returns the generator loss.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ...losses import label_similarity, pairwise_likelihood_loss, quantization_loss
+from ...modeling_utils import CrossModalHashPreTrainedModel, binarize
+from ..adversarial import ModalityDiscriminator, discriminator_loss, modality_confusion_loss
+from .configuration_gancmh import GANCMHConfig
+
+
+class GANCMHModel(CrossModalHashPreTrainedModel):
+    """GANCMH: modality networks as generators against a modality discriminator, guided by a label network.
+
+    See the module docstring for what is implemented and where we chose.
+
+    Example:
+        >>> import torch
+        >>> from cmhash_hf import GANCMHConfig
+        >>> model = GANCMHModel(GANCMHConfig(hash_bits=8, num_classes=3))
+        >>> batch = {"pixel_values": torch.randn(2, 3, 32, 32), "input_ids": torch.ones(2, 5, dtype=torch.long)}
+        >>> labels = torch.tensor([[1.0, 0, 0], [0, 1, 0]])
+        >>> out = model(**batch, labels=labels, training_step="discriminator")
+        >>> sorted(out.loss_terms), model.training_steps
+        (['discriminator'], ('discriminator', 'generator'))
+    """
+
+    config_class = GANCMHConfig
+    training_steps = ("discriminator", "generator")
+    step_schedule = "batch"
+
+    def __init__(self, config: GANCMHConfig) -> None:
+        super().__init__(config)
+        self.discriminator = ModalityDiscriminator(config.hash_bits, config.discriminator_hidden_dim)
+        self.label_net = (
+            nn.Sequential(
+                nn.Linear(config.num_classes, config.label_hidden_dim),
+                nn.ReLU(),
+                nn.Linear(config.label_hidden_dim, config.hash_bits),
+                nn.Tanh(),
+            )
+            if config.num_classes
+            else None
+        )
+        self.post_init()
+
+    def step_parameters(self, step: str) -> list[nn.Parameter]:
+        if step == "discriminator":
+            return list(self.discriminator.parameters())
+        label_params = [] if self.label_net is None else list(self.label_net.parameters())
+        return self.tower_parameters("image") + self.tower_parameters("text") + label_params
+
+    def compute_loss(self, step, image_embeds, text_embeds, labels, sample_index, training_state):
+        if image_embeds is None or text_embeds is None:
+            raise ValueError(f"GANCMH's {step!r} step needs both image and text inputs in the batch.")
+        if step == "discriminator":
+            loss = discriminator_loss(self.discriminator, image_embeds, text_embeds)
+            return loss, {"discriminator": loss.detach()}
+        return self._generator_loss(image_embeds.float(), text_embeds.float(), labels)
+
+    def joint_loss(self, image_embeds, text_embeds, labels, sample_index, training_state):
+        """Without a training step, ``forward`` returns the generator loss (the discriminator plays against it)."""
+        return self.compute_loss("generator", image_embeds, text_embeds, labels, sample_index, training_state)
+
+    def _generator_loss(
+        self, image: torch.Tensor, text: torch.Tensor, labels: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if self.label_net is None:
+            raise ValueError("GANCMH needs config.num_classes > 0 (its label network reads the label vectors).")
+        config = self.config
+        similarity = label_similarity(labels, labels)
+        label_codes = self.label_net(labels)
+        targets = label_codes.detach()
+        target_codes = binarize(targets).float()
+        parts = {
+            "inter": pairwise_likelihood_loss(image, text, similarity),
+            "intra": pairwise_likelihood_loss(image, image, similarity)
+            + pairwise_likelihood_loss(text, text, similarity),
+            "label_guidance": pairwise_likelihood_loss(image, targets, similarity)
+            + pairwise_likelihood_loss(text, targets, similarity),
+            "quantization": quantization_loss(image, target_codes) + quantization_loss(text, target_codes),
+            "adversarial": modality_confusion_loss(self.discriminator, image, text),
+            "label_net": pairwise_likelihood_loss(label_codes, label_codes, similarity)
+            + quantization_loss(label_codes),
+        }
+        weights = {
+            "inter": 1.0,
+            "intra": config.intra_weight,
+            "label_guidance": config.label_weight,
+            "quantization": config.quantization_weight,
+            "adversarial": config.adversarial_weight,
+            "label_net": 1.0,
+        }
+        total = sum(weights[name] * value for name, value in parts.items())
+        return total, {name: value.detach() for name, value in parts.items()}

@@ -1,0 +1,100 @@
+"""What makes DBRC DBRC: label-free training through the CLI, a reconstruction loss that falls, growing tanh
+scales, and codes that come from the one shared binary layer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from cmhash_hf import CrossModalHashModel
+from cmhash_hf.cli import main
+from cmhash_hf.data import CrossModalCollator, IndexedRows, load_cross_modal_dataset
+from cmhash_hf.data.shapes import build_shapes_dataset
+from cmhash_hf.processing import CrossModalHashProcessor
+from method_cases import BATCH, HASH_BITS, tiny_batch, tiny_model
+
+
+@pytest.fixture(scope="module")
+def unlabelled_shapes(tmp_path_factory):
+    """builtin:shapes saved to disk with its labels column removed."""
+    folder = tmp_path_factory.mktemp("data") / "unlabelled-shapes"
+    build_shapes_dataset(num_items=240).remove_columns("labels").save_to_disk(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def dbrc_run(unlabelled_shapes, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "dbrc16"
+    argv = ["train", "--method", "dbrc", "--dataset", str(unlabelled_shapes), "--preset", "cpu", "--bits", "16",
+            "--epochs", "4", "--batch-size", "30", "--output-dir", str(out)]
+    assert main(argv) == 0
+    return out
+
+
+def test_a_dataset_without_labels_loads_and_batches_without_labels(unlabelled_shapes):
+    data = load_cross_modal_dataset(str(unlabelled_shapes))
+    assert data.label_names == [] and data.num_labels == 0 and data.multi_hot().shape == (240, 0)
+    processor = CrossModalHashProcessor.from_texts(data.texts(), text_mode="bow")
+    collator = CrossModalCollator(processor, data.num_labels, data._labels_are_indices)
+    batch = collator([IndexedRows(data, collator.columns)[i] for i in range(3)])
+    assert "labels" not in batch and batch["sample_index"].tolist() == [0, 1, 2]
+
+
+def test_dbrc_trains_without_labels_and_its_reconstruction_loss_falls(dbrc_run):
+    config = json.loads((dbrc_run / "config.json").read_text())
+    assert config["model_type"] == "dbrc" and config["num_classes"] == 0
+    log = [json.loads(line) for line in (dbrc_run / "train_log.jsonl").read_text().splitlines()]
+    assert {row["epoch"] for row in log} == {1, 2, 3, 4}
+
+    def reconstruction(epoch: int) -> float:
+        rows = [r for r in log if r["epoch"] == epoch]
+        return sum(r["joint/image_reconstruction"] + r["joint/text_reconstruction"] for r in rows) / len(rows)
+
+    assert reconstruction(4) < 0.9 * reconstruction(1)
+    alpha = CrossModalHashModel.from_pretrained(dbrc_run).binary_layer.activation.alpha
+    assert (alpha > 1.0).all()  # grown from the initial scale 1 by the saturation penalty
+
+
+def test_supervised_methods_and_evaluation_refuse_a_dataset_without_labels(unlabelled_shapes, dbrc_run, tmp_path, capsys):
+    argv = ["train", "--method", "dcmh", "--dataset", str(unlabelled_shapes), "--preset", "cpu", "--output-dir", str(tmp_path)]
+    assert main(argv) == 2
+    assert "dcmh is a supervised method but" in capsys.readouterr().err
+    assert main(["evaluate", str(dbrc_run)]) == 2
+    assert "has no labels: evaluation needs them" in capsys.readouterr().err
+
+
+def test_codes_of_both_modalities_come_from_the_shared_binary_layer():
+    model = tiny_model("dbrc")
+    pattern = torch.tensor([1.0, -1.0] * (HASH_BITS // 2))
+    with torch.no_grad():
+        model.binary_layer.projection.weight.zero_()
+        model.binary_layer.projection.bias.copy_(pattern)
+    batch = tiny_batch()
+    expected = pattern.to(torch.int8).expand(BATCH, -1)
+    assert torch.equal(model.encode_image(pixel_values=batch["pixel_values"]), expected)
+    assert torch.equal(model.encode_text(input_ids=batch["input_ids"]), expected)
+
+
+@pytest.mark.parametrize("scaling", ["linear", "nonlinear"])
+def test_adaptive_tanh_and_its_penalty(scaling):
+    model = tiny_model("dbrc", scaling=scaling, initial_scale=2.0)
+    activation = model.binary_layer.activation
+    assert torch.equal(activation.alpha.detach(), torch.full((HASH_BITS,), 2.0))
+    assert (activation.beta is None) == (scaling == "linear")
+    z = torch.linspace(-1, 1, HASH_BITS)
+    assert torch.allclose(activation(z), torch.tanh(2.0 * z))  # β starts at 0
+    out = model(**tiny_batch(), return_loss=True)
+    assert out.loss_terms["joint/saturation_penalty"].item() == pytest.approx(0.25)  # mean(1 / α²)
+    out.loss.backward()
+    assert (activation.alpha.grad < 0).any()  # descending the loss grows α
+
+
+def test_training_never_reads_labels():
+    model = tiny_model("dbrc")
+    batch = tiny_batch()
+    batch.pop("labels")
+    out = model(**batch, training_step="joint")
+    assert torch.isfinite(out.loss) and model.uses_labels is False
+    assert model.init_training_state(None, BATCH) is None
