@@ -67,3 +67,13 @@ class CrossModalHashConfig(PreTrainedConfig):
         if not isinstance(self.num_classes, int) or self.num_classes < 0:
             raise ValueError(f"num_classes must be a non-negative integer, got {self.num_classes!r}.")
         super().__post_init__(**kwargs)
+
+    def require_non_negative(self, *names: str) -> None:
+        """Raise one `ValueError` naming every field among ``names`` whose value is negative (loss weights etc.).
+
+        Example:
+            >>> CrossModalHashConfig(hash_bits=8).require_non_negative("hash_bits")
+        """
+        negative = [f"{name}={getattr(self, name)}" for name in names if getattr(self, name) < 0]
+        if negative:
+            raise ValueError(f"{', '.join(negative)}: {type(self).__name__} needs these non-negative.")

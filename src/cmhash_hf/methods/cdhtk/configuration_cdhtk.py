@@ -48,15 +48,8 @@ class CDHTKConfig(CrossModalHashConfig):
     def __post_init__(self, **kwargs: Any) -> None:
         if self.transfer_hidden_dim < 1 or self.transfer_dim < 1:
             raise ValueError("transfer_hidden_dim and transfer_dim must be positive.")
-        weights = (
-            self.classification_weight,
-            self.triplet_weight,
-            self.triplet_margin,
-            self.quantization_weight,
-            self.balance_weight,
-            self.differential_weight,
-            self.agreement_weight,
+        self.require_non_negative(
+            "classification_weight", "triplet_weight", "triplet_margin", "quantization_weight", "balance_weight",
+            "differential_weight", "agreement_weight",
         )
-        if min(weights) < 0:
-            raise ValueError("CDHTK's loss weights and triplet_margin must be non-negative.")
         super().__post_init__(**kwargs)

@@ -59,6 +59,5 @@ class DBRCConfig(CrossModalHashConfig):
             raise ValueError(f"decoder_hidden_dim must be a non-negative integer, got {self.decoder_hidden_dim!r}.")
         if self.initial_scale <= 0:
             raise ValueError(f"initial_scale must be positive, got {self.initial_scale}.")
-        if min(self.scale_penalty_weight, self.image_reconstruction_weight, self.text_reconstruction_weight) < 0:
-            raise ValueError("scale_penalty_weight and the reconstruction weights must be non-negative.")
+        self.require_non_negative("scale_penalty_weight", "image_reconstruction_weight", "text_reconstruction_weight")
         super().__post_init__(**kwargs)

@@ -37,6 +37,5 @@ class DCMHConfig(CrossModalHashConfig):
     def __post_init__(self, **kwargs: Any) -> None:
         if self.alternate_by not in ("epoch", "batch"):
             raise ValueError(f"alternate_by must be 'epoch' or 'batch', got {self.alternate_by!r}.")
-        if self.gamma < 0 or self.eta < 0:
-            raise ValueError("gamma and eta must be non-negative.")
+        self.require_non_negative("gamma", "eta")
         super().__post_init__(**kwargs)

@@ -72,9 +72,9 @@ class DCPHConfig(CrossModalHashConfig):
             raise ValueError(f"proxy_epochs must be positive (a count, or a fraction below 1), got {self.proxy_epochs!r}.")
         if self.scale <= 0 or self.raw_scale <= 0:
             raise ValueError("scale and raw_scale must be positive.")
-        weights = (self.proxy_quantization_weight, self.proxy_balance_weight, self.cross_modal_weight, self.regularization_weight)
-        if min(weights) < 0:
-            raise ValueError("The proxy and stage-2 loss weights must be non-negative.")
+        self.require_non_negative(
+            "proxy_quantization_weight", "proxy_balance_weight", "cross_modal_weight", "regularization_weight"
+        )
         super().__post_init__(**kwargs)
 
     def num_proxy_epochs(self, num_epochs: int) -> int:

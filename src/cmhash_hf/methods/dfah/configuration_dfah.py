@@ -44,8 +44,7 @@ class DFAHConfig(CrossModalHashConfig):
     def __post_init__(self, **kwargs: Any) -> None:
         if self.fusion_hidden_dim < 1 or self.discriminator_hidden_dim < 1:
             raise ValueError("fusion_hidden_dim and discriminator_hidden_dim must be positive.")
-        if min(self.adversarial_weight, self.fusion_weight, self.gamma, self.mu, self.unified_weight) < 0:
-            raise ValueError("DFAH's loss weights must be non-negative.")
+        self.require_non_negative("adversarial_weight", "fusion_weight", "gamma", "mu", "unified_weight")
         if self.gamma + self.mu == 0:
             raise ValueError("gamma and mu cannot both be 0: the discrete step B = sign(γ(U + V) + μZ) needs one.")
         super().__post_init__(**kwargs)

@@ -51,9 +51,7 @@ class DTHConfig(CrossModalHashConfig):
             raise ValueError(f"triplet_mining must be one of {TRIPLET_MINING}, got {self.triplet_mining!r}.")
         if not 0 < self.margin <= 1:
             raise ValueError(f"margin is a fraction of the code length and must lie in (0, 1], got {self.margin}.")
-        weights = ("cross_modal_weight", "intra_modal_weight", "quantization_weight", "balance_weight",
-                   "decorrelation_weight")
-        negative = [name for name in weights if getattr(self, name) < 0]
-        if negative:
-            raise ValueError(f"{', '.join(negative)} must be non-negative.")
+        self.require_non_negative(
+            "cross_modal_weight", "intra_modal_weight", "quantization_weight", "balance_weight", "decorrelation_weight"
+        )
         super().__post_init__(**kwargs)

@@ -42,7 +42,5 @@ class GANCMHConfig(CrossModalHashConfig):
     def __post_init__(self, **kwargs: Any) -> None:
         if self.label_hidden_dim < 1 or self.discriminator_hidden_dim < 1:
             raise ValueError("label_hidden_dim and discriminator_hidden_dim must be positive.")
-        weights = (self.adversarial_weight, self.intra_weight, self.label_weight, self.quantization_weight)
-        if min(weights) < 0:
-            raise ValueError("GANCMH's loss weights must be non-negative.")
+        self.require_non_negative("adversarial_weight", "intra_weight", "label_weight", "quantization_weight")
         super().__post_init__(**kwargs)
