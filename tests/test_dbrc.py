@@ -37,7 +37,7 @@ def test_a_dataset_without_labels_loads_and_batches_without_labels(unlabelled_sh
     data = load_cross_modal_dataset(str(unlabelled_shapes))
     assert data.label_names == [] and data.num_labels == 0 and data.multi_hot().shape == (240, 0)
     processor = CrossModalHashProcessor.from_texts(data.texts(), text_mode="bow")
-    collator = CrossModalCollator(processor, data.num_labels, data._labels_are_indices)
+    collator = CrossModalCollator(processor, data.num_labels, data.labels_are_indices)
     batch = collator([IndexedRows(data, collator.columns)[i] for i in range(3)])
     assert "labels" not in batch and batch["sample_index"].tolist() == [0, 1, 2]
 

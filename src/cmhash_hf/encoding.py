@@ -45,7 +45,7 @@ def encode_dataset(
 ) -> DatasetCodes:
     """Encode both modalities of ``data`` (or of the rows ``indices``) to int8 codes."""
     rows = data if indices is None else data.select(indices)
-    collator = CrossModalCollator(processor, data.num_labels, data._labels_are_indices)
+    collator = CrossModalCollator(processor, data.num_labels, data.labels_are_indices)
     loader = DataLoader(IndexedRows(rows, collator.columns), batch_size=batch_size, collate_fn=collator)
     image_codes, text_codes, labels = [], [], []
     with torch.inference_mode():

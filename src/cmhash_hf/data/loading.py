@@ -84,10 +84,11 @@ class CrossModalDataset:
         rows = self.dataset if indices is None else self.dataset.select(np.asarray(indices))
         if not self.has_labels:
             return np.zeros((len(rows), 0), dtype=np.float32)
-        return labels_to_multi_hot(rows["labels"], self.num_labels, self._labels_are_indices)
+        return labels_to_multi_hot(rows["labels"], self.num_labels, self.labels_are_indices)
 
     @property
-    def _labels_are_indices(self) -> bool:
+    def labels_are_indices(self) -> bool:
+        """Whether the stored labels are lists of label indices (True) or multi-hot rows (False)."""
         return not self.has_labels or _labels_are_indices(self.dataset.features["labels"])
 
     def texts(self, indices: np.ndarray | None = None) -> list[str]:

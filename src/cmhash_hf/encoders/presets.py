@@ -75,50 +75,51 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-def towers_for_dataset(
+def build_processor(
     preset_name: str,
     train_texts: list[str] | None,
     image_feature_dim: int | None = None,
     text_feature_dim: int | None = None,
-    feature_hidden_dims: tuple[int, ...] = (512,),
-) -> tuple[CrossModalHashProcessor, dict[str, Any], dict[str, Any]]:
-    """Build the processor and the two encoder specs for a dataset.
-
-    Args:
-        preset_name: the preset for picture / raw-text sides.
-        train_texts: training texts (to train the tokenizer or bag of words); None when the text side is vectors.
-        image_feature_dim: width of ``image_features`` when the dataset has no pictures.
-        text_feature_dim: width of ``text_features`` when the text side is vectors.
-        feature_hidden_dims: hidden widths of the MLP over feature vectors.
-
-    Returns:
-        ``(processor, image_encoder_spec, text_encoder_spec)``.
-    """
+) -> CrossModalHashProcessor:
+    """The processor of a new run: the preset's image processor and text vocabulary (trained on ``train_texts``),
+    or checks of feature vectors where the dataset has ``image_features`` / ``text_features``."""
     preset = get_preset(preset_name)
-    processor_kwargs: dict[str, Any] = {"max_length": preset.max_length}
+    kwargs: dict[str, Any] = {"max_length": preset.max_length}
     if image_feature_dim is not None:
-        image_spec = {"kind": "features", "input_dim": image_feature_dim, "hidden_dims": list(feature_hidden_dims)}
-        processor_kwargs["image_feature_dim"] = image_feature_dim
+        kwargs["image_feature_dim"] = image_feature_dim
+    else:
+        kwargs["image_processor"] = make_image_processor(preset.image_size)
+    if text_feature_dim is not None:
+        kwargs["text_feature_dim"] = text_feature_dim
+    elif not train_texts:
+        raise ValueError("The dataset has neither text_features nor texts to build a text vocabulary from.")
+    elif preset.text_mode == "tokenizer":
+        kwargs["tokenizer"] = train_wordpiece_tokenizer(train_texts, preset.text_vocab_size, preset.max_length)
+    else:
+        kwargs["bow_vocabulary"] = build_bow_vocabulary(train_texts, max_words=preset.text_vocab_size)
+    return CrossModalHashProcessor(**kwargs)
+
+
+def encoder_specs(
+    preset_name: str, processor: CrossModalHashProcessor, feature_hidden_dims: tuple[int, ...] = (512,)
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The (image, text) encoder specs that fit ``processor``: the preset's towers for pictures and raw text
+    (text tower sized to the processor's vocabulary), ``features`` MLPs for vector inputs."""
+    preset = get_preset(preset_name)
+    if processor.image_mode == "features":
+        image_spec = {"kind": "features", "input_dim": processor.image_feature_dim, "hidden_dims": list(feature_hidden_dims)}
     else:
         config = copy.deepcopy(preset.image_config)
         if "image_size" in config:
             config["image_size"] = preset.image_size
         image_spec = {"kind": "hf", "config": config, "pooling": "auto"}
-        processor_kwargs["image_processor"] = make_image_processor(preset.image_size)
-    if text_feature_dim is not None:
-        text_spec = {"kind": "features", "input_dim": text_feature_dim, "hidden_dims": list(feature_hidden_dims)}
-        processor_kwargs["text_feature_dim"] = text_feature_dim
-    elif not train_texts:
-        raise ValueError("The dataset has neither text_features nor texts to build a text vocabulary from.")
-    elif preset.text_mode == "tokenizer":
-        tokenizer = train_wordpiece_tokenizer(train_texts, preset.text_vocab_size, preset.max_length)
-        config = copy.deepcopy(preset.text_config)
-        config["vocab_size"] = len(tokenizer)
-        config["pad_token_id"] = tokenizer.pad_token_id
+    if processor.text_mode == "features":
+        text_spec = {"kind": "features", "input_dim": processor.text_feature_dim, "hidden_dims": list(feature_hidden_dims)}
+    elif processor.text_mode == "tokenizer":
+        config = copy.deepcopy(preset.text_config or TINY_BERT)
+        config["vocab_size"] = processor.text_vocab_size
+        config["pad_token_id"] = processor.tokenizer.pad_token_id
         text_spec = {"kind": "hf", "config": config, "pooling": "auto"}
-        processor_kwargs["tokenizer"] = tokenizer
     else:
-        vocabulary = build_bow_vocabulary(train_texts, max_words=preset.text_vocab_size)
-        text_spec = {"kind": "bow", "input_dim": len(vocabulary), "hidden_dims": list(preset.text_hidden_dims)}
-        processor_kwargs["bow_vocabulary"] = vocabulary
-    return CrossModalHashProcessor(**processor_kwargs), image_spec, text_spec
+        text_spec = {"kind": "bow", "input_dim": processor.text_vocab_size, "hidden_dims": list(preset.text_hidden_dims)}
+    return image_spec, text_spec

@@ -19,7 +19,7 @@ from transformers import set_seed
 
 from ..auto import CrossModalHashModel, get_method
 from ..data import CrossModalDataset, SplitIndices, load_cross_modal_dataset
-from ..encoders.presets import towers_for_dataset
+from ..encoders.presets import build_processor, encoder_specs
 from ..modeling_utils import CrossModalHashPreTrainedModel
 from ..processing import PROCESSOR_FILE, CrossModalHashProcessor
 from .arguments import HashTrainingArguments
@@ -52,18 +52,17 @@ def prepare_run(args: HashTrainingArguments) -> PreparedRun:
         )
     split = data.get_split(args.protocol, args.split_seed)
     train_indices = split.train[: args.max_train_samples] if args.max_train_samples else split.train
-    saved_processor = Path(args.output_dir) / PROCESSOR_FILE
-    texts = data.texts(train_indices) if data.has_texts and data.text_feature_dim is None else None
-    processor, image_spec, text_spec = towers_for_dataset(
-        args.preset,
-        texts,
-        image_feature_dim=None if data.has_images else data.image_feature_dim,
-        text_feature_dim=data.text_feature_dim if texts is None else None,
-    )
-    if args.resume and saved_processor.is_file():
+    if args.resume and (Path(args.output_dir) / PROCESSOR_FILE).is_file():
         processor = CrossModalHashProcessor.from_pretrained(args.output_dir)
-        if processor.text_vocab_size is not None:
-            text_spec = _resize_text_spec(text_spec, processor.text_vocab_size)
+    else:
+        texts = data.texts(train_indices) if data.has_texts and data.text_feature_dim is None else None
+        processor = build_processor(
+            args.preset,
+            texts,
+            image_feature_dim=None if data.has_images else data.image_feature_dim,
+            text_feature_dim=data.text_feature_dim if texts is None else None,
+        )
+    image_spec, text_spec = encoder_specs(args.preset, processor)
     config = config_class(
         hash_bits=args.bits,
         image_encoder=image_spec,
@@ -76,10 +75,3 @@ def prepare_run(args: HashTrainingArguments) -> PreparedRun:
     model = CrossModalHashModel.from_config(config)
     return PreparedRun(data, split, np.asarray(train_indices), processor, model)
 
-
-def _resize_text_spec(spec: dict, vocab_size: int) -> dict:
-    if spec["kind"] == "hf":
-        spec["config"]["vocab_size"] = vocab_size
-    else:
-        spec["input_dim"] = vocab_size
-    return spec

@@ -128,7 +128,7 @@ class HashTrainer:
             for step, params in self.step_params.items()
         }
         train_rows = run.data.select(run.train_indices)
-        collator = CrossModalCollator(run.processor, run.data.num_labels, run.data._labels_are_indices)
+        collator = CrossModalCollator(run.processor, run.data.num_labels, run.data.labels_are_indices)
         self.sampler = EpochShuffleSampler(len(train_rows), args.seed)
         loader = DataLoader(
             IndexedRows(train_rows, collator.columns),
