@@ -124,3 +124,10 @@ def test_data_build_then_train_a_features_dataset_then_bench(tmp_path, capsys):
     assert (bench / "results.md").read_text().startswith("| method | image→text 8 bits |")
     assert (bench / "pr_curves.png").read_bytes()[:4] == b"\x89PNG"
     assert "| dcmh |" in capsys.readouterr().out
+    # a second call reuses the finished runs (same settings) instead of training again
+    weights = bench / "runs" / "dcmh-8bit-seed0" / "model.safetensors"
+    before = weights.stat().st_mtime_ns
+    assert main(["bench", "--dataset", str(wiki), "--methods", "dcmh", "--bits", "8", "16", "--seeds", "2", "--epochs", "1",
+                 "--output-dir", str(bench)]) == 0
+    assert weights.stat().st_mtime_ns == before
+    assert json.loads((bench / "results.json").read_text())["summary"] == report["summary"]

@@ -1,7 +1,8 @@
 """The benchmark harness behind ``cmhash bench``: train and evaluate methods × code lengths × seeds on one dataset.
 
 Every run is a normal training run (its folder keeps the model, ``training_args.json`` and ``results.json``);
-the harness aggregates them into mean ± std over seeds and writes ``results.json``, ``results.md`` and a PR-curve
+a run already finished with the same settings is reused, so an interrupted benchmark resumes. The harness
+aggregates them into mean ± std over seeds and writes ``results.json``, ``results.md`` and a PR-curve
 figure. The checkpoint is always the last epoch (no model selection, and never on the query set).
 
 Example:
@@ -76,8 +77,8 @@ def _run_one(settings: BenchSettings, method: str, bits: int, seed: int) -> dict
         overwrite_output_dir=True,
     )
     started = time.perf_counter()
-    metrics = train(args)
-    results = evaluate_run(run_dir)
+    metrics, results = _finished_run(run_dir, args) or (train(args), None)
+    results = results or evaluate_run(run_dir)
     return {
         "method": method,
         "bits": bits,
@@ -90,6 +91,18 @@ def _run_one(settings: BenchSettings, method: str, bits: int, seed: int) -> dict
         "wall_seconds": round(time.perf_counter() - started, 2),
         "pr_curves": {DIRECTIONS[d]: r["pr_curve"] for d, r in results["reports"].items()},
     }
+
+
+def _finished_run(run_dir: Path, args: HashTrainingArguments) -> tuple[dict, dict] | None:
+    """The metrics and results of a run already finished with exactly these settings (so a benchmark resumes)."""
+    files = [run_dir / name for name in ("training_args.json", "train_results.json", "results.json")]
+    if not all(f.is_file() for f in files):
+        return None
+    recorded = json.loads(files[0].read_text())
+    wanted = {k: v for k, v in args.to_dict().items() if k not in ("overwrite_output_dir", "resume")}
+    if any(recorded.get(k) != v for k, v in wanted.items()):
+        return None
+    return json.loads(files[1].read_text()), json.loads(files[2].read_text())
 
 
 def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
