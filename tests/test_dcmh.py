@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from cmhash_hf.methods.dcmh import DCMHTrainingState, dcmh_loss
@@ -52,3 +53,12 @@ def test_training_state_follows_the_steps_and_epoch_end():
     assert all(p.grad is None for p in model.image_tower.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.text_tower.parameters())
     assert {id(p) for p in model.step_parameters("image")}.isdisjoint(id(p) for p in model.step_parameters("text"))
+
+
+def test_a_step_without_its_modality_is_a_clear_error():
+    model = tiny_model("dcmh")
+    batch = tiny_batch()
+    with pytest.raises(ValueError, match="DCMHModel's 'image' step needs image inputs in the batch"):
+        model(input_ids=batch["input_ids"], labels=batch["labels"], training_step="image")
+    with pytest.raises(ValueError, match="Without training state, DCMHModel's loss needs both image and text inputs"):
+        model(pixel_values=batch["pixel_values"], labels=batch["labels"])

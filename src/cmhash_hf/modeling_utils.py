@@ -424,6 +424,22 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
         """Parameters the optimiser of ``step`` updates; all trainable parameters by default."""
         return [p for p in self.parameters() if p.requires_grad]
 
+    def step_outputs(
+        self, step: str, image_embeds: torch.Tensor | None, text_embeds: torch.Tensor | None, need_other: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """For an ``"image"`` or ``"text"`` step: (that modality's outputs as float, the other modality's, detached).
+
+        A missing input is one clear `ValueError`; ``need_other`` also requires the other modality's outputs (the
+        standalone loss without training state, where the batch stands in for the training set).
+        """
+        own, other = (image_embeds, text_embeds) if step == "image" else (text_embeds, image_embeds)
+        name = type(self).__name__
+        if own is None:
+            raise ValueError(f"{name}'s {step!r} step needs {step} inputs in the batch.")
+        if need_other and other is None:
+            raise ValueError(f"Without training state, {name}'s loss needs both image and text inputs.")
+        return own.float(), None if other is None else other.detach().float()
+
     def tower_parameters(self, modality: str) -> list[nn.Parameter]:
         """Parameters of one modality's tower and hash layer."""
         tower, head = (self.image_tower, self.image_hash) if modality == "image" else (self.text_tower, self.text_hash)

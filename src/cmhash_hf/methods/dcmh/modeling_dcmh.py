@@ -126,16 +126,9 @@ class DCMHModel(CrossModalHashPreTrainedModel):
         return DCMHTrainingState(train_labels, self.config.hash_bits, generator).to(self.device)
 
     def compute_loss(self, step, image_embeds, text_embeds, labels, sample_index, training_state):
-        outputs = image_embeds if step == "image" else text_embeds
-        if outputs is None:
-            raise ValueError(f"DCMH's {step!r} step needs {step} inputs in the batch.")
-        outputs = outputs.float()
+        outputs, other = self.step_outputs(step, image_embeds, text_embeds, need_other=training_state is None)
         if training_state is None:
             # Standalone use: the batch is the training set; the other modality's outputs are held fixed.
-            other = text_embeds if step == "image" else image_embeds
-            if other is None:
-                raise ValueError("Without training state, DCMH's loss needs both image and text inputs.")
-            other = other.detach().float()
             codes = torch.where(outputs.detach() + other >= 0, 1.0, -1.0)
             return dcmh_loss(outputs, other, labels, labels, codes, self.config.gamma, self.config.eta)
         if sample_index is None:

@@ -179,17 +179,11 @@ class DCPHModel(CrossModalHashPreTrainedModel):
         if step == "proxy":
             network = self._proxy_network()
             return proxy_network_loss(network(), self.config.proxy_quantization_weight, self.config.proxy_balance_weight)
-        outputs = image_embeds if step == "image" else text_embeds
-        if outputs is None:
-            raise ValueError(f"DCPH's {step!r} step needs {step} inputs in the batch.")
-        outputs = outputs.float()
+        outputs, other = self.step_outputs(step, image_embeds, text_embeds, need_other=training_state is None)
         if training_state is None:
             # Standalone use: the other modality's batch outputs stand in for the recorded ones.
-            other = text_embeds if step == "image" else image_embeds
-            if other is None:
-                raise ValueError("Without training state, DCPH's loss needs both image and text inputs.")
-            other_codes = binarize(other.detach()).float()
-            codes = binarize(outputs.detach() + other.detach()).float()
+            other_codes = binarize(other).float()
+            codes = binarize(outputs.detach() + other).float()
         else:
             if sample_index is None:
                 raise ValueError("DCPH's training state needs sample_index (positions of the batch in the training set).")
