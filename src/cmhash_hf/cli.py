@@ -145,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_train(ns: argparse.Namespace) -> None:
+    from accelerate import PartialState
+
     from .training import HashTrainingArguments, train
 
     args = HashTrainingArguments(
@@ -170,6 +172,8 @@ def run_train(ns: argparse.Namespace) -> None:
         num_workers=ns.num_workers,
     )
     metrics = train(args)
+    if not PartialState().is_main_process:  # under accelerate launch / torchrun, report once
+        return
     print(f"Saved model and processor to {ns.output_dir}")
     print(json.dumps({k: v for k, v in metrics.items() if "/" not in k or k.endswith("/loss")}, indent=2))
 
