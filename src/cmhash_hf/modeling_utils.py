@@ -267,7 +267,7 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
     ) -> torch.Tensor:
         """Continuous image outputs in (-1, 1), shape (batch, hash_bits)."""
         features = self._tower_features("image", pixel_values=pixel_values, image_features=image_features)
-        return self.image_hash(features)
+        return self.hash_features("image", features)
 
     def get_text_features(
         self,
@@ -284,7 +284,12 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
             token_type_ids=token_type_ids,
             text_features=text_features,
         )
-        return self.text_hash(features)
+        return self.hash_features("text", features)
+
+    def hash_features(self, modality: str, features: torch.Tensor) -> torch.Tensor:
+        """Tower features of one modality → continuous codes; its hash layer by default (methods that add
+        networks between tower and code, e.g. a transfer network, override this one step)."""
+        return (self.image_hash if modality == "image" else self.text_hash)(features)
 
     # ----------------------------------------------------------------- binary codes
     def codes_from_embeds(self, embeds: torch.Tensor) -> torch.Tensor:

@@ -81,16 +81,7 @@ def _cut_to_k(buf_d, buf_i, fill, k, hist):
             cut = d
             break
         below += hist[d]
-    keep_at_cut = k - below
-    out = 0
-    for t in range(fill):
-        d = buf_d[t]
-        if d < cut or (d == cut and keep_at_cut > 0):
-            if d == cut:
-                keep_at_cut -= 1
-            buf_d[out] = d
-            buf_i[out] = buf_i[t]
-            out += 1
+    _compact(buf_d, buf_i, fill, cut, k - below)
     return cut
 
 

@@ -116,30 +116,12 @@ class CDHTKModel(CrossModalHashPreTrainedModel):
         return HashLayer(input_dim + self.config.transfer_dim, self.config.hash_bits)
 
     # ----------------------------------------------------------------- fused codes
-    def _fused(self, modality: str, features: torch.Tensor) -> torch.Tensor:
+    def hash_features(self, modality: str, features: torch.Tensor) -> torch.Tensor:
+        """Fused continuous codes in (-1, 1) from one modality alone: its hash layer over [features; T(features)]."""
         knowledge = self.transfer(features, modality)
         if self._recorded is not None:
             self._recorded[modality] = (features, knowledge)
-        head = self.image_hash if modality == "image" else self.text_hash
-        return head(torch.cat([features, knowledge], dim=-1))
-
-    def get_image_features(self, pixel_values=None, image_features=None) -> torch.Tensor:
-        """Fused continuous image codes in (-1, 1), shape (batch, hash_bits), from the image alone."""
-        features = self._tower_features("image", pixel_values=pixel_values, image_features=image_features)
-        return self._fused("image", features)
-
-    def get_text_features(
-        self, input_ids=None, attention_mask=None, token_type_ids=None, text_features=None
-    ) -> torch.Tensor:
-        """Fused continuous text codes in (-1, 1), shape (batch, hash_bits), from the text alone."""
-        features = self._tower_features(
-            "text",
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            text_features=text_features,
-        )
-        return self._fused("text", features)
+        return super().hash_features(modality, torch.cat([features, knowledge], dim=-1))
 
     def code_parts(
         self, modality: str, features: torch.Tensor, knowledge: torch.Tensor
