@@ -14,6 +14,8 @@ Training protocol (class attributes and hooks a method may override):
   (e.g. a proxy-network stage before the hashing stage) return a subset.
 - ``uses_labels``: False for unsupervised methods, whose training never reads labels.
 - ``modalities_for_step(step)``: which towers a step runs (the others are not computed).
+- ``build_hash_layer(input_dim)`` / ``hash_features(modality, features)``: what turns tower features into
+  continuous codes (a hash layer by default; CDHTK adds its transfer network here).
 - ``compute_loss(step, image_embeds, text_embeds, labels, sample_index, training_state)``: the loss of a step.
 - ``init_training_state(train_labels, num_items)``: per-item state kept across steps (an ``nn.Module`` whose
   buffers are checkpointed with the run), or None.
