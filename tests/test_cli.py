@@ -6,11 +6,14 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from cmhash_hf import CrossModalHashProcessor
 from cmhash_hf.cli import main
+from cmhash_hf.data import load_cross_modal_dataset
 from paths import SHARED_DATA
 
 QUICK = ["--method", "dcmh", "--dataset", "builtin:shapes", "--preset", "tiny", "--bits", "16", "--max-train-samples", "96",
@@ -110,6 +113,17 @@ def test_data_build_then_train_a_features_dataset_then_bench(tmp_path, capsys):
     assert config["image_encoder"]["kind"] == "features" and config["image_encoder"]["input_dim"] == 128
     assert config["text_encoder"]["kind"] == "features" and config["text_encoder"]["input_dim"] == 10
     assert config["num_classes"] == 10
+    # inputs are z-scored with the training rows' statistics, saved in the processor (and off on request)
+    processor = CrossModalHashProcessor.from_pretrained(run)
+    data = load_cross_modal_dataset(str(wiki))
+    train_rows = data.get_split("classic", 0).train
+    scaled = processor(image_features=data.feature_matrix("image_features", train_rows))["image_features"].numpy()
+    assert np.allclose(scaled.mean(axis=0), 0, atol=1e-4) and np.allclose(scaled.std(axis=0), 1, atol=1e-3)
+    raw_run = tmp_path / "raw"
+    assert main(["train", "--method", "dcmh", "--dataset", str(wiki), "--bits", "16", "--epochs", "1",
+                 "--no-standardize-features", "--output-dir", str(raw_run)]) == 0
+    raw = CrossModalHashProcessor.from_pretrained(raw_run)
+    assert raw.image_feature_scaler is None and raw.text_feature_scaler is None
     capsys.readouterr()
     bench = tmp_path / "bench"
     assert main(["bench", "--dataset", str(wiki), "--methods", "dcmh", "--bits", "8", "16", "--seeds", "2", "--epochs", "1",

@@ -11,7 +11,7 @@ from PIL import Image
 
 from cmhash_hf import CrossModalHashProcessor
 from cmhash_hf.data import CrossModalCollator, SplitIndices, labels_to_multi_hot, load_cross_modal_dataset, make_split
-from cmhash_hf.data.splits import split_sizes
+from cmhash_hf.data.splits import carve_validation, split_sizes
 
 NAMES = ["cat", "dog", "sky"]
 
@@ -123,6 +123,28 @@ def test_split_is_seeded_disjoint_and_round_trips(tmp_path):
     assert loaded.to_dict() == split.to_dict()
     with pytest.raises(ValueError, match="needs 2000 queries"):
         make_split(100, "mirflickr25k")
+
+
+def test_validation_split_is_carved_from_train_only_and_reloads_identically(tmp_path):
+    base = make_split(500, protocol="classic", seed=2)  # default fractions: 50 queries, 250 training items
+    validation = carve_validation(base)
+    # 20 % of the 250 training items are validation queries; the other 200 are train = database
+    assert (len(validation.query), len(validation.train), len(validation.database)) == (50, 200, 200)
+    assert set(validation.query) | set(validation.train) == set(base.train)
+    assert not set(validation.query) & set(validation.train) and not set(validation.query) & set(base.query)
+    assert np.array_equal(validation.train, validation.database)
+    assert (validation.protocol, validation.seed) == ("classic-validation", 2)
+    assert validation.to_dict() == carve_validation(make_split(500, protocol="classic", seed=2)).to_dict()
+    assert not np.array_equal(validation.query, carve_validation(make_split(500, protocol="classic", seed=3)).query)
+    # through a dataset: the saved classic split of the folder is the base
+    _small_dataset().save_to_disk(tmp_path / "ds")
+    data = load_cross_modal_dataset(str(tmp_path / "ds"))
+    carved = data.get_split("classic-validation", seed=1)
+    assert carved.to_dict() == carve_validation(data.get_split("classic", seed=1)).to_dict()
+    with pytest.raises(ValueError, match="too small to carve a validation split"):
+        carve_validation(make_split(10, protocol="classic", seed=0), fraction=0.01)
+    with pytest.raises(ValueError, match="Unknown split protocol 'nope'"):
+        data.get_split("nope-validation")
 
 
 def test_collator_batches_through_the_processor():

@@ -5,6 +5,9 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
+import subprocess
+import sys
 from fractions import Fraction
 
 import numpy as np
@@ -163,3 +166,26 @@ def test_report_matches_individual_metrics_and_json(tmp_path) -> None:
     for plot, name in ((plot_pr_curve, "pr.png"), (plot_precision_at_k, "p_at_k.png")):
         path = plot(reports, tmp_path / "plots" / name)
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("call", ["mean_average_precision", "HammingIndex.search"])
+def test_numba_kernels_leave_torchs_thread_count_alone(call: str) -> None:
+    """numba's OpenMP layer resets the process's OpenMP thread count on its first parallel launch; a fresh
+    process (so the launch happens here) must still train with the one thread it was started with."""
+    script = f"""
+import numpy as np, torch
+from cmhash_hf.metrics import mean_average_precision
+from cmhash_hf.retrieval import HammingIndex
+codes = np.where(np.random.default_rng(0).random((64, 32)) > 0.5, 1, -1).astype(np.int8)
+labels = np.eye(4, dtype=np.float32)[np.arange(64) % 4]
+if "{call}" == "mean_average_precision":
+    mean_average_precision(codes, codes, labels, labels)
+else:
+    index = HammingIndex(bits=32)
+    index.add(codes)
+    index.search(codes, k=5)
+print(torch.get_num_threads())
+"""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "2"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
+    assert result.stdout.split()[-1] == "1"

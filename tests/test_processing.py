@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from cmhash_hf import CrossModalHashProcessor
+from cmhash_hf.feature_scaling import FeatureStandardizer
 from cmhash_hf.text_vocabulary import build_bow_vocabulary, words_of
 
 TEXTS = ["a red circle on stripes", "two blue squares", "a green star, top left", "red square and blue circle"] * 5
@@ -77,6 +78,21 @@ def test_feature_processor_round_trip_and_width_checks(tmp_path):
         loaded(images=[Image.new("RGB", (4, 4))])
     with pytest.raises(ValueError, match="holds NaN or infinite values"):
         loaded(text_features=[[np.nan, 0, 0]])
+
+
+def test_standardised_features_match_hand_computed_values_and_survive_save_load(tmp_path):
+    # columns: mean (1, 2), population std (1, 0 → counted as 1)
+    scaler = FeatureStandardizer.fit([[0.0, 2.0], [2.0, 2.0]])
+    assert scaler.mean.tolist() == [1.0, 2.0] and scaler.std.tolist() == [1.0, 1.0]
+    processor = CrossModalHashProcessor(image_feature_dim=2, text_feature_dim=1, image_feature_scaler=scaler)
+    processor.save_pretrained(tmp_path)
+    loaded = CrossModalHashProcessor.from_pretrained(tmp_path)
+    batch = loaded(image_features=[[4.0, 1.0]], text_features=[[0.25]])
+    assert batch["image_features"].tolist() == [[3.0, -1.0]] and batch["text_features"].tolist() == [[0.25]]
+    with pytest.raises(ValueError, match="image_feature_scaler has width 2 but the feature vectors have width 3"):
+        CrossModalHashProcessor(image_feature_dim=3, text_feature_dim=1, image_feature_scaler=scaler)
+    with pytest.raises(ValueError, match="needs a \\(rows, width\\) matrix with at least 2 rows"):
+        FeatureStandardizer.fit([[1.0, 2.0]])
 
 
 def test_bad_inputs_give_one_clear_error(bow_processor, tmp_path):

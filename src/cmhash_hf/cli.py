@@ -53,11 +53,21 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--gradient-accumulation-steps", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--protocol", default="classic", help="split protocol (classic, dchmt)")
+    p.add_argument(
+        "--protocol",
+        default="classic",
+        help="split protocol: classic, dchmt, or PROTOCOL-validation (queries carved from PROTOCOL's training set)",
+    )
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--max-train-samples", type=int, default=None)
     p.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
     p.add_argument("--num-items", type=int, default=None, help="size of a builtin: dataset")
+    p.add_argument(
+        "--no-standardize-features",
+        dest="standardize_features",
+        action="store_false",
+        help="feed feature-vector datasets (e.g. Wiki) raw instead of z-scored with the training set's statistics",
+    )
     p.add_argument("--set", dest="method_kwargs", action="append", metavar="KEY=VALUE",
                    help="override a field of the method's config (repeatable), e.g. --set gamma=0.5")
     p.add_argument("--num-workers", type=int, default=0)
@@ -170,6 +180,7 @@ def run_train(ns: argparse.Namespace) -> None:
         dataset_kwargs={"num_items": ns.num_items} if ns.num_items else {},
         method_kwargs=_key_values(ns.method_kwargs, "--set"),
         num_workers=ns.num_workers,
+        standardize_features=ns.standardize_features,
     )
     metrics = train(args)
     if not PartialState().is_main_process:  # under accelerate launch / torchrun, report once

@@ -2,6 +2,7 @@
 
 The image side is a `transformers` image processor (resize + normalise) or a check of precomputed feature
 vectors; the text side is a tokenizer, a bag-of-words vocabulary, or a check of precomputed text vectors.
+Feature vectors can be standardised column by column (`FeatureStandardizer`, fitted on the training set).
 
 Example:
     >>> from PIL import Image
@@ -24,6 +25,7 @@ from PIL import Image, UnidentifiedImageError
 from transformers import AutoImageProcessor, AutoTokenizer, BatchFeature
 from transformers.utils import cached_file
 
+from .feature_scaling import FeatureStandardizer
 from .file_utils import atomic_write_text
 from .text_vocabulary import build_bow_vocabulary, train_wordpiece_tokenizer, words_of
 
@@ -72,6 +74,8 @@ class CrossModalHashProcessor:
         tokenizer: a `transformers` tokenizer (``text_mode="tokenizer"``).
         bow_vocabulary: the word list of a bag-of-words text side (``text_mode="bow"``).
         image_feature_dim / text_feature_dim: widths of precomputed vectors (``"features"`` modes).
+        image_feature_scaler / text_feature_scaler: standardisers applied to those vectors after their check
+            (None: passed through as given).
         max_length: the longest tokenised text (longer texts are truncated).
     """
 
@@ -82,6 +86,8 @@ class CrossModalHashProcessor:
         bow_vocabulary: Sequence[str] | None = None,
         image_feature_dim: int | None = None,
         text_feature_dim: int | None = None,
+        image_feature_scaler: FeatureStandardizer | None = None,
+        text_feature_scaler: FeatureStandardizer | None = None,
         max_length: int = 32,
     ) -> None:
         if (image_processor is None) == (image_feature_dim is None):
@@ -89,12 +95,20 @@ class CrossModalHashProcessor:
         text_sides = [tokenizer is not None, bow_vocabulary is not None, text_feature_dim is not None]
         if sum(text_sides) != 1:
             raise ValueError("Give exactly one of tokenizer, bow_vocabulary and text_feature_dim.")
+        for name, scaler, width in (
+            ("image_feature_scaler", image_feature_scaler, image_feature_dim),
+            ("text_feature_scaler", text_feature_scaler, text_feature_dim),
+        ):
+            if scaler is not None and scaler.width != width:
+                raise ValueError(f"{name} has width {scaler.width} but the feature vectors have width {width}.")
         self.image_processor = image_processor
         self.tokenizer = tokenizer
         self.bow_vocabulary = list(bow_vocabulary) if bow_vocabulary is not None else None
         self._bow_index = {w: i for i, w in enumerate(self.bow_vocabulary or [])}
         self.image_feature_dim = image_feature_dim
         self.text_feature_dim = text_feature_dim
+        self.image_feature_scaler = image_feature_scaler
+        self.text_feature_scaler = text_feature_scaler
         self.max_length = max_length
 
     # ------------------------------------------------------------------ construction
@@ -152,14 +166,16 @@ class CrossModalHashProcessor:
             data.update(self._process_images(images))
             lengths["images"] = len(images)
         if image_features is not None:
-            data["image_features"] = self._check_vectors(image_features, self.image_feature_dim, "image_features")
+            vectors = self._check_vectors(image_features, self.image_feature_dim, "image_features")
+            data["image_features"] = self.image_feature_scaler(vectors) if self.image_feature_scaler else vectors
             lengths["image_features"] = len(data["image_features"])
         if text is not None:
             text = [text] if isinstance(text, str) else list(text)
             data.update(self._process_texts(text))
             lengths["text"] = len(text)
         if text_features is not None:
-            data["text_features"] = self._check_vectors(text_features, self.text_feature_dim, "text_features")
+            vectors = self._check_vectors(text_features, self.text_feature_dim, "text_features")
+            data["text_features"] = self.text_feature_scaler(vectors) if self.text_feature_scaler else vectors
             lengths["text_features"] = len(data["text_features"])
         if len(set(lengths.values())) > 1:
             detail = ", ".join(f"{k}: {v}" for k, v in lengths.items())
@@ -231,6 +247,8 @@ class CrossModalHashProcessor:
             "text_mode": self.text_mode,
             "image_feature_dim": self.image_feature_dim,
             "text_feature_dim": self.text_feature_dim,
+            "image_feature_scaling": self.image_feature_scaler.to_dict() if self.image_feature_scaler else None,
+            "text_feature_scaling": self.text_feature_scaler.to_dict() if self.text_feature_scaler else None,
             "max_length": self.max_length,
         }
 
@@ -261,12 +279,16 @@ class CrossModalHashProcessor:
             kwargs["image_processor"] = AutoImageProcessor.from_pretrained(source, **hub_kwargs)
         else:
             kwargs["image_feature_dim"] = settings["image_feature_dim"]
+            if settings.get("image_feature_scaling"):
+                kwargs["image_feature_scaler"] = FeatureStandardizer.from_dict(settings["image_feature_scaling"])
         if settings["text_mode"] == "tokenizer":
             kwargs["tokenizer"] = AutoTokenizer.from_pretrained(source, **hub_kwargs)
         elif settings["text_mode"] == "bow":
             kwargs["bow_vocabulary"] = json.loads(Path(cls._resolve(source, BOW_VOCABULARY_FILE, hub_kwargs)).read_text())
         else:
             kwargs["text_feature_dim"] = settings["text_feature_dim"]
+            if settings.get("text_feature_scaling"):
+                kwargs["text_feature_scaler"] = FeatureStandardizer.from_dict(settings["text_feature_scaling"])
         return cls(**kwargs)
 
     @staticmethod

@@ -20,7 +20,7 @@ import datasets
 import numpy as np
 
 from .shapes import build_shapes_dataset
-from .splits import SplitIndices, make_split, split_file_name
+from .splits import VALIDATION_SUFFIX, SplitIndices, carve_validation, make_split, split_file_name
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +91,13 @@ class CrossModalDataset:
         """Whether the stored labels are lists of label indices (True) or multi-hot rows (False)."""
         return not self.has_labels or _labels_are_indices(self.dataset.features["labels"])
 
+    def feature_matrix(self, column: str, indices: np.ndarray | None = None) -> np.ndarray:
+        """The float32 matrix of a feature column (``image_features`` / ``text_features``), all rows or ``indices``."""
+        if column not in self.dataset.column_names:
+            raise ValueError(f"Dataset {self.source} has no {column!r} column.")
+        rows = self.dataset if indices is None else self.dataset.select(np.asarray(indices))
+        return np.asarray(rows.with_format("numpy")[column], dtype=np.float32)
+
     def texts(self, indices: np.ndarray | None = None) -> list[str]:
         """The ``text`` column of all rows or of ``indices``."""
         if not self.has_texts:
@@ -100,7 +107,10 @@ class CrossModalDataset:
 
     def get_split(self, protocol: str = "classic", seed: int = 0) -> SplitIndices:
         """The split of ``protocol`` drawn with ``seed``: read from the dataset folder if saved there, else drawn
-        (and saved beside a local dataset when its folder is writable)."""
+        (and saved beside a local dataset when its folder is writable). ``<protocol>-validation`` is carved
+        from that protocol's training set (see `carve_validation`)."""
+        if protocol.endswith(VALIDATION_SUFFIX):
+            return carve_validation(self.get_split(protocol[: -len(VALIDATION_SUFFIX)], seed))
         if self.local_path is not None:
             saved = self.local_path / split_file_name(protocol, seed)
             if saved.is_file():

@@ -38,6 +38,11 @@ PROTOCOLS: dict[str, dict[str, tuple[int, int, int | None]]] = {
 #: Fractions used for a dataset the table does not know: (query, train) of the whole; database = the rest.
 DEFAULT_FRACTIONS = (0.1, 0.5)
 
+#: ``<protocol>-validation`` is the model-selection split of ``<protocol>``: carved from its training set alone.
+VALIDATION_SUFFIX = "-validation"
+#: Share of the training set held out as validation queries.
+VALIDATION_FRACTION = 0.2
+
 
 @dataclass
 class SplitIndices:
@@ -146,6 +151,39 @@ def make_split(num_items: int, dataset_name: str = "", protocol: str = "classic"
         seed=seed,
         dataset_name=dataset_name,
         num_items=num_items,
+    )
+
+
+def carve_validation(split: SplitIndices, fraction: float = VALIDATION_FRACTION) -> SplitIndices:
+    """The validation split of ``split``, for choosing settings without ever touching its queries.
+
+    A seeded ``fraction`` of the training items become the validation queries; the rest of the training set is
+    both the training set and the retrieval database (as in Wiki's protocol, where the database is the training
+    set). The seed is the split's own, so the carve is reproducible.
+
+    Example:
+        >>> base = make_split(100, protocol="classic", seed=0)
+        >>> validation = carve_validation(base)
+        >>> (len(validation.query), len(validation.train), len(validation.database), validation.protocol)
+        (10, 40, 40, 'classic-validation')
+        >>> set(validation.query) <= set(base.train), set(validation.query) & set(base.query)
+        (True, set())
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"The validation fraction must lie strictly between 0 and 1, got {fraction}.")
+    num_query = int(round(len(split.train) * fraction))
+    if num_query < 1 or num_query >= len(split.train):
+        raise ValueError(f"A training set of {len(split.train)} items is too small to carve a validation split from.")
+    order = np.random.default_rng(split.seed).permutation(split.train)
+    train = np.sort(order[num_query:])
+    return SplitIndices(
+        query=np.sort(order[:num_query]),
+        train=train,
+        database=train.copy(),
+        protocol=split.protocol + VALIDATION_SUFFIX,
+        seed=split.seed,
+        dataset_name=split.dataset_name,
+        num_items=split.num_items,
     )
 
 

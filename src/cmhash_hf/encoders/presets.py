@@ -6,7 +6,8 @@
   high mAP on ``builtin:shapes`` in a few minutes on 2 CPU cores.
 
 Feature datasets (``image_features`` / ``text_features`` columns, e.g. Wiki) always get ``features`` MLP towers
-sized from the data, whatever the preset. Starting from pretrained encoders is
+sized from the data, whatever the preset, and their inputs standardised column by column with the training
+set's statistics (saved in the processor; ``standardize_features=False`` keeps them raw). Starting from pretrained encoders is
 `CrossModalHashModel.from_encoders_pretrained`, not a preset.
 
 Example:
@@ -20,6 +21,9 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from ..feature_scaling import FeatureStandardizer
 from ..processing import CrossModalHashProcessor, make_image_processor
 from ..text_vocabulary import build_bow_vocabulary, train_wordpiece_tokenizer
 from .specs import TINY_BERT, TINY_VIT
@@ -78,19 +82,26 @@ def get_preset(name: str) -> Preset:
 def build_processor(
     preset_name: str,
     train_texts: list[str] | None,
-    image_feature_dim: int | None = None,
-    text_feature_dim: int | None = None,
+    train_image_features: np.ndarray | None = None,
+    train_text_features: np.ndarray | None = None,
+    standardize_features: bool = True,
 ) -> CrossModalHashProcessor:
     """The processor of a new run: the preset's image processor and text vocabulary (trained on ``train_texts``),
-    or checks of feature vectors where the dataset has ``image_features`` / ``text_features``."""
+    or checks of feature vectors where the dataset has ``image_features`` / ``text_features`` (given here as the
+    training rows), standardised column by column with the training rows' statistics unless
+    ``standardize_features=False``."""
     preset = get_preset(preset_name)
     kwargs: dict[str, Any] = {"max_length": preset.max_length}
-    if image_feature_dim is not None:
-        kwargs["image_feature_dim"] = image_feature_dim
+    if train_image_features is not None:
+        kwargs["image_feature_dim"] = train_image_features.shape[1]
+        if standardize_features:
+            kwargs["image_feature_scaler"] = FeatureStandardizer.fit(train_image_features)
     else:
         kwargs["image_processor"] = make_image_processor(preset.image_size)
-    if text_feature_dim is not None:
-        kwargs["text_feature_dim"] = text_feature_dim
+    if train_text_features is not None:
+        kwargs["text_feature_dim"] = train_text_features.shape[1]
+        if standardize_features:
+            kwargs["text_feature_scaler"] = FeatureStandardizer.fit(train_text_features)
     elif not train_texts:
         raise ValueError("The dataset has neither text_features nor texts to build a text vocabulary from.")
     elif preset.text_mode == "tokenizer":

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..retrieval.packing import as_packed, packed_to_words, to_numpy
+from ..numba_threads import keep_torch_threads
 from .kernels import score_queries
 
 __all__ = ["QueryScores", "score_retrieval", "as_label_matrix", "as_label_words"]
@@ -106,14 +107,15 @@ def score_retrieval(
         raise ValueError(f"query labels have {q_width} label columns but database labels have {db_width}")
     if db_packed.shape[0] == 0:
         raise ValueError("the database is empty")
-    outputs = score_queries(
-        packed_to_words(q_packed),
-        np.ascontiguousarray(packed_to_words(db_packed).T),
-        q_labels,
-        np.ascontiguousarray(db_labels.T),
-        bits,
-        _as_cutoffs(map_ks, "top_k"),
-        _as_cutoffs(precision_ks, "precision k"),
-        _as_cutoffs(ndcg_ks, "ndcg k"),
-    )
+    with keep_torch_threads():
+        outputs = score_queries(
+            packed_to_words(q_packed),
+            np.ascontiguousarray(packed_to_words(db_packed).T),
+            q_labels,
+            np.ascontiguousarray(db_labels.T),
+            bits,
+            _as_cutoffs(map_ks, "top_k"),
+            _as_cutoffs(precision_ks, "precision k"),
+            _as_cutoffs(ndcg_ks, "ndcg k"),
+        )
     return QueryScores(bits, db_packed.shape[0], *outputs)

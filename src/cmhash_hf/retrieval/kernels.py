@@ -49,6 +49,8 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from ..numba_threads import keep_torch_threads
+
 __all__ = ["popcount64", "search_top_k", "QUERY_BLOCK", "DATABASE_BLOCK", "CHUNK"]
 
 QUERY_BLOCK = 16
@@ -264,9 +266,10 @@ def search_top_k(
     if k_eff <= 0 or nq == 0:
         return np.zeros((nq, 0), dtype=np.int32), np.zeros((nq, 0), dtype=np.int64)
     n_qblocks = (nq + QUERY_BLOCK - 1) // QUERY_BLOCK
-    threads = numba.get_num_threads()
-    n_slices = 1 if n_qblocks >= 2 * threads else max(1, min(2 * threads, size // (8 * CHUNK)))
-    distances, positions, _ = _search_parallel(
-        np.ascontiguousarray(queries, dtype=np.uint64), words, int(size), k_eff, int(bits), n_slices
-    )
+    with keep_torch_threads():  # numba.get_num_threads() already starts numba's threading layer
+        threads = numba.get_num_threads()
+        n_slices = 1 if n_qblocks >= 2 * threads else max(1, min(2 * threads, size // (8 * CHUNK)))
+        distances, positions, _ = _search_parallel(
+            np.ascontiguousarray(queries, dtype=np.uint64), words, int(size), k_eff, int(bits), n_slices
+        )
     return distances, positions

@@ -41,6 +41,8 @@ class HashTrainingArguments:
         dataset_kwargs: arguments of a built-in dataset's generator (e.g. ``{"num_items": 1000}``).
         method_kwargs: overrides of the method's config fields (e.g. ``{"gamma": 0.5}``).
         num_workers: DataLoader worker processes.
+        standardize_features: z-score the columns of ``image_features`` / ``text_features`` inputs with the
+            training set's mean and std (saved in the processor). Applies to feature datasets only.
     """
 
     method: str
@@ -63,6 +65,7 @@ class HashTrainingArguments:
     dataset_kwargs: dict[str, Any] = field(default_factory=dict)
     method_kwargs: dict[str, Any] = field(default_factory=dict)
     num_workers: int = 0
+    standardize_features: bool = True
 
     def __post_init__(self) -> None:
         if self.mixed_precision not in MIXED_PRECISION:

@@ -59,8 +59,9 @@ def prepare_run(args: HashTrainingArguments) -> PreparedRun:
         processor = build_processor(
             args.preset,
             texts,
-            image_feature_dim=None if data.has_images else data.image_feature_dim,
-            text_feature_dim=data.text_feature_dim if texts is None else None,
+            train_image_features=None if data.has_images else data.feature_matrix("image_features", train_indices),
+            train_text_features=data.feature_matrix("text_features", train_indices) if texts is None else None,
+            standardize_features=args.standardize_features,
         )
     image_spec, text_spec = encoder_specs(args.preset, processor)
     config = config_class(
