@@ -113,17 +113,19 @@ def test_data_build_then_train_a_features_dataset_then_bench(tmp_path, capsys):
     assert config["image_encoder"]["kind"] == "features" and config["image_encoder"]["input_dim"] == 128
     assert config["text_encoder"]["kind"] == "features" and config["text_encoder"]["input_dim"] == 10
     assert config["num_classes"] == 10
-    # inputs are z-scored with the training rows' statistics, saved in the processor (and off on request)
+    # inputs are z-scored with the training rows' statistics, saved in the processor; other transforms on request
     processor = CrossModalHashProcessor.from_pretrained(run)
     data = load_cross_modal_dataset(str(wiki))
     train_rows = data.get_split("classic", 0).train
     scaled = processor(image_features=data.feature_matrix("image_features", train_rows))["image_features"].numpy()
     assert np.allclose(scaled.mean(axis=0), 0, atol=1e-4) and np.allclose(scaled.std(axis=0), 1, atol=1e-3)
-    raw_run = tmp_path / "raw"
+    other_run = tmp_path / "sqrt"
     assert main(["train", "--method", "dcmh", "--dataset", str(wiki), "--bits", "16", "--epochs", "1",
-                 "--no-standardize-features", "--output-dir", str(raw_run)]) == 0
-    raw = CrossModalHashProcessor.from_pretrained(raw_run)
-    assert raw.image_feature_scaler is None and raw.text_feature_scaler is None
+                 "--image-feature-transform", "sqrt", "--text-feature-transform", "none",
+                 "--feature-hidden-dims", "64", "32", "--output-dir", str(other_run)]) == 0
+    other = CrossModalHashProcessor.from_pretrained(other_run)
+    assert (other.image_feature_transform.kind, other.text_feature_transform.kind) == ("sqrt", "none")
+    assert json.loads((other_run / "config.json").read_text())["image_encoder"]["hidden_dims"] == [64, 32]
     capsys.readouterr()
     bench = tmp_path / "bench"
     assert main(["bench", "--dataset", str(wiki), "--methods", "dcmh", "--bits", "8", "16", "--seeds", "2", "--epochs", "1",

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from cmhash_hf import CrossModalHashProcessor
-from cmhash_hf.feature_scaling import FeatureStandardizer
+from cmhash_hf.feature_transforms import FeatureTransform
 from cmhash_hf.text_vocabulary import build_bow_vocabulary, words_of
 
 TEXTS = ["a red circle on stripes", "two blue squares", "a green star, top left", "red square and blue circle"] * 5
@@ -80,19 +80,39 @@ def test_feature_processor_round_trip_and_width_checks(tmp_path):
         loaded(text_features=[[np.nan, 0, 0]])
 
 
-def test_standardised_features_match_hand_computed_values_and_survive_save_load(tmp_path):
-    # columns: mean (1, 2), population std (1, 0 → counted as 1)
-    scaler = FeatureStandardizer.fit([[0.0, 2.0], [2.0, 2.0]])
-    assert scaler.mean.tolist() == [1.0, 2.0] and scaler.std.tolist() == [1.0, 1.0]
-    processor = CrossModalHashProcessor(image_feature_dim=2, text_feature_dim=1, image_feature_scaler=scaler)
+@pytest.mark.parametrize(
+    "kind, image_row, expected",
+    [
+        # training rows [[0, 4], [4, 4]]: column means (2, 4), population stds (2, 0 → counted as 1)
+        ("standardize", [6.0, 1.0], [2.0, -3.0]),
+        # square roots [[0, 2], [2, 2]]: means (1, 2), stds (1, 0 → 1)
+        ("sqrt-standardize", [9.0, 1.0], [2.0, -1.0]),
+        ("sqrt", [9.0, 1.0], [3.0, 1.0]),
+        ("none", [9.0, 1.0], [9.0, 1.0]),
+    ],
+)
+def test_feature_transforms_match_hand_computed_values_and_survive_save_load(kind, image_row, expected, tmp_path):
+    transform = FeatureTransform.fit([[0.0, 4.0], [4.0, 4.0]], kind)
+    processor = CrossModalHashProcessor(image_feature_dim=2, text_feature_dim=1, image_feature_transform=transform)
     processor.save_pretrained(tmp_path)
     loaded = CrossModalHashProcessor.from_pretrained(tmp_path)
-    batch = loaded(image_features=[[4.0, 1.0]], text_features=[[0.25]])
-    assert batch["image_features"].tolist() == [[3.0, -1.0]] and batch["text_features"].tolist() == [[0.25]]
-    with pytest.raises(ValueError, match="image_feature_scaler has width 2 but the feature vectors have width 3"):
-        CrossModalHashProcessor(image_feature_dim=3, text_feature_dim=1, image_feature_scaler=scaler)
+    batch = loaded(image_features=[image_row], text_features=[[0.25]])
+    assert batch["image_features"].tolist() == [expected] and batch["text_features"].tolist() == [[0.25]]
+    assert loaded.image_feature_transform.kind == kind
+
+
+def test_feature_transform_errors_are_clear():
+    transform = FeatureTransform.fit([[0.0, 2.0], [2.0, 2.0]], "standardize")
+    with pytest.raises(ValueError, match="image_feature_transform has width 2 but the feature vectors have width 3"):
+        CrossModalHashProcessor(image_feature_dim=3, text_feature_dim=1, image_feature_transform=transform)
     with pytest.raises(ValueError, match="needs a \\(rows, width\\) matrix with at least 2 rows"):
-        FeatureStandardizer.fit([[1.0, 2.0]])
+        FeatureTransform.fit([[1.0, 2.0]])
+    with pytest.raises(ValueError, match="Unknown feature transform 'log'"):
+        FeatureTransform.fit([[1.0], [2.0]], "log")
+    sqrt = CrossModalHashProcessor(image_feature_dim=1, text_feature_dim=1,
+                                   image_feature_transform=FeatureTransform.fit([[1.0], [4.0]], "sqrt"))
+    with pytest.raises(ValueError, match="sqrt feature transform needs non-negative features"):
+        sqrt(image_features=[[-1.0]])
 
 
 def test_bad_inputs_give_one_clear_error(bow_processor, tmp_path):

@@ -22,6 +22,7 @@ from typing import Any
 
 from . import list_methods
 from .encoders.presets import PRESETS
+from .feature_transforms import FEATURE_TRANSFORMS
 
 
 def _parse_value(text: str) -> Any:
@@ -62,12 +63,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-train-samples", type=int, default=None)
     p.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
     p.add_argument("--num-items", type=int, default=None, help="size of a builtin: dataset")
-    p.add_argument(
-        "--no-standardize-features",
-        dest="standardize_features",
-        action="store_false",
-        help="feed feature-vector datasets (e.g. Wiki) raw instead of z-scored with the training set's statistics",
-    )
+    for side in ("image", "text"):
+        p.add_argument(
+            f"--{side}-feature-transform",
+            default="standardize",
+            choices=FEATURE_TRANSFORMS,
+            help=f"transform of {side}_features inputs of a feature dataset (e.g. Wiki), fitted on the training set",
+        )
+    p.add_argument("--feature-hidden-dims", type=int, nargs="*", default=[512], help="hidden widths of feature towers")
     p.add_argument("--set", dest="method_kwargs", action="append", metavar="KEY=VALUE",
                    help="override a field of the method's config (repeatable), e.g. --set gamma=0.5")
     p.add_argument("--num-workers", type=int, default=0)
@@ -180,7 +183,9 @@ def run_train(ns: argparse.Namespace) -> None:
         dataset_kwargs={"num_items": ns.num_items} if ns.num_items else {},
         method_kwargs=_key_values(ns.method_kwargs, "--set"),
         num_workers=ns.num_workers,
-        standardize_features=ns.standardize_features,
+        image_feature_transform=ns.image_feature_transform,
+        text_feature_transform=ns.text_feature_transform,
+        feature_hidden_dims=ns.feature_hidden_dims,
     )
     metrics = train(args)
     if not PartialState().is_main_process:  # under accelerate launch / torchrun, report once

@@ -2,7 +2,7 @@
 
 The image side is a `transformers` image processor (resize + normalise) or a check of precomputed feature
 vectors; the text side is a tokenizer, a bag-of-words vocabulary, or a check of precomputed text vectors.
-Feature vectors can be standardised column by column (`FeatureStandardizer`, fitted on the training set).
+Feature vectors can be transformed (z-scored, square-rooted: `FeatureTransform`, fitted on the training set).
 
 Example:
     >>> from PIL import Image
@@ -25,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 from transformers import AutoImageProcessor, AutoTokenizer, BatchFeature
 from transformers.utils import cached_file
 
-from .feature_scaling import FeatureStandardizer
+from .feature_transforms import FeatureTransform
 from .file_utils import atomic_write_text
 from .text_vocabulary import build_bow_vocabulary, train_wordpiece_tokenizer, words_of
 
@@ -74,7 +74,7 @@ class CrossModalHashProcessor:
         tokenizer: a `transformers` tokenizer (``text_mode="tokenizer"``).
         bow_vocabulary: the word list of a bag-of-words text side (``text_mode="bow"``).
         image_feature_dim / text_feature_dim: widths of precomputed vectors (``"features"`` modes).
-        image_feature_scaler / text_feature_scaler: standardisers applied to those vectors after their check
+        image_feature_transform / text_feature_transform: transforms applied to those vectors after their check
             (None: passed through as given).
         max_length: the longest tokenised text (longer texts are truncated).
     """
@@ -86,8 +86,8 @@ class CrossModalHashProcessor:
         bow_vocabulary: Sequence[str] | None = None,
         image_feature_dim: int | None = None,
         text_feature_dim: int | None = None,
-        image_feature_scaler: FeatureStandardizer | None = None,
-        text_feature_scaler: FeatureStandardizer | None = None,
+        image_feature_transform: FeatureTransform | None = None,
+        text_feature_transform: FeatureTransform | None = None,
         max_length: int = 32,
     ) -> None:
         if (image_processor is None) == (image_feature_dim is None):
@@ -95,20 +95,20 @@ class CrossModalHashProcessor:
         text_sides = [tokenizer is not None, bow_vocabulary is not None, text_feature_dim is not None]
         if sum(text_sides) != 1:
             raise ValueError("Give exactly one of tokenizer, bow_vocabulary and text_feature_dim.")
-        for name, scaler, width in (
-            ("image_feature_scaler", image_feature_scaler, image_feature_dim),
-            ("text_feature_scaler", text_feature_scaler, text_feature_dim),
+        for name, transform, width in (
+            ("image_feature_transform", image_feature_transform, image_feature_dim),
+            ("text_feature_transform", text_feature_transform, text_feature_dim),
         ):
-            if scaler is not None and scaler.width != width:
-                raise ValueError(f"{name} has width {scaler.width} but the feature vectors have width {width}.")
+            if transform is not None:
+                transform.check_width(width, name)
         self.image_processor = image_processor
         self.tokenizer = tokenizer
         self.bow_vocabulary = list(bow_vocabulary) if bow_vocabulary is not None else None
         self._bow_index = {w: i for i, w in enumerate(self.bow_vocabulary or [])}
         self.image_feature_dim = image_feature_dim
         self.text_feature_dim = text_feature_dim
-        self.image_feature_scaler = image_feature_scaler
-        self.text_feature_scaler = text_feature_scaler
+        self.image_feature_transform = image_feature_transform
+        self.text_feature_transform = text_feature_transform
         self.max_length = max_length
 
     # ------------------------------------------------------------------ construction
@@ -167,7 +167,7 @@ class CrossModalHashProcessor:
             lengths["images"] = len(images)
         if image_features is not None:
             vectors = self._check_vectors(image_features, self.image_feature_dim, "image_features")
-            data["image_features"] = self.image_feature_scaler(vectors) if self.image_feature_scaler else vectors
+            data["image_features"] = self.image_feature_transform(vectors) if self.image_feature_transform else vectors
             lengths["image_features"] = len(data["image_features"])
         if text is not None:
             text = [text] if isinstance(text, str) else list(text)
@@ -175,7 +175,7 @@ class CrossModalHashProcessor:
             lengths["text"] = len(text)
         if text_features is not None:
             vectors = self._check_vectors(text_features, self.text_feature_dim, "text_features")
-            data["text_features"] = self.text_feature_scaler(vectors) if self.text_feature_scaler else vectors
+            data["text_features"] = self.text_feature_transform(vectors) if self.text_feature_transform else vectors
             lengths["text_features"] = len(data["text_features"])
         if len(set(lengths.values())) > 1:
             detail = ", ".join(f"{k}: {v}" for k, v in lengths.items())
@@ -247,8 +247,8 @@ class CrossModalHashProcessor:
             "text_mode": self.text_mode,
             "image_feature_dim": self.image_feature_dim,
             "text_feature_dim": self.text_feature_dim,
-            "image_feature_scaling": self.image_feature_scaler.to_dict() if self.image_feature_scaler else None,
-            "text_feature_scaling": self.text_feature_scaler.to_dict() if self.text_feature_scaler else None,
+            "image_feature_transform": self.image_feature_transform.to_dict() if self.image_feature_transform else None,
+            "text_feature_transform": self.text_feature_transform.to_dict() if self.text_feature_transform else None,
             "max_length": self.max_length,
         }
 
@@ -279,16 +279,16 @@ class CrossModalHashProcessor:
             kwargs["image_processor"] = AutoImageProcessor.from_pretrained(source, **hub_kwargs)
         else:
             kwargs["image_feature_dim"] = settings["image_feature_dim"]
-            if settings.get("image_feature_scaling"):
-                kwargs["image_feature_scaler"] = FeatureStandardizer.from_dict(settings["image_feature_scaling"])
+            if settings.get("image_feature_transform"):
+                kwargs["image_feature_transform"] = FeatureTransform.from_dict(settings["image_feature_transform"])
         if settings["text_mode"] == "tokenizer":
             kwargs["tokenizer"] = AutoTokenizer.from_pretrained(source, **hub_kwargs)
         elif settings["text_mode"] == "bow":
             kwargs["bow_vocabulary"] = json.loads(Path(cls._resolve(source, BOW_VOCABULARY_FILE, hub_kwargs)).read_text())
         else:
             kwargs["text_feature_dim"] = settings["text_feature_dim"]
-            if settings.get("text_feature_scaling"):
-                kwargs["text_feature_scaler"] = FeatureStandardizer.from_dict(settings["text_feature_scaling"])
+            if settings.get("text_feature_transform"):
+                kwargs["text_feature_transform"] = FeatureTransform.from_dict(settings["text_feature_transform"])
         return cls(**kwargs)
 
     @staticmethod

@@ -6,8 +6,9 @@
   high mAP on ``builtin:shapes`` in a few minutes on 2 CPU cores.
 
 Feature datasets (``image_features`` / ``text_features`` columns, e.g. Wiki) always get ``features`` MLP towers
-sized from the data, whatever the preset, and their inputs standardised column by column with the training
-set's statistics (saved in the processor; ``standardize_features=False`` keeps them raw). Starting from pretrained encoders is
+sized from the data, whatever the preset (hidden widths ``feature_hidden_dims``), and their inputs transformed
+(`cmhash_hf.feature_transforms`: z-scored with the training set's statistics by default; saved in the processor).
+Starting from pretrained encoders is
 `CrossModalHashModel.from_encoders_pretrained`, not a preset.
 
 Example:
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ..feature_scaling import FeatureStandardizer
+from ..feature_transforms import FeatureTransform
 from ..processing import CrossModalHashProcessor, make_image_processor
 from ..text_vocabulary import build_bow_vocabulary, train_wordpiece_tokenizer
 from .specs import TINY_BERT, TINY_VIT
@@ -84,24 +85,22 @@ def build_processor(
     train_texts: list[str] | None,
     train_image_features: np.ndarray | None = None,
     train_text_features: np.ndarray | None = None,
-    standardize_features: bool = True,
+    image_feature_transform: str = "standardize",
+    text_feature_transform: str = "standardize",
 ) -> CrossModalHashProcessor:
     """The processor of a new run: the preset's image processor and text vocabulary (trained on ``train_texts``),
     or checks of feature vectors where the dataset has ``image_features`` / ``text_features`` (given here as the
-    training rows), standardised column by column with the training rows' statistics unless
-    ``standardize_features=False``."""
+    training rows), followed by the named transforms fitted on those rows (see `FeatureTransform`)."""
     preset = get_preset(preset_name)
     kwargs: dict[str, Any] = {"max_length": preset.max_length}
     if train_image_features is not None:
         kwargs["image_feature_dim"] = train_image_features.shape[1]
-        if standardize_features:
-            kwargs["image_feature_scaler"] = FeatureStandardizer.fit(train_image_features)
+        kwargs["image_feature_transform"] = FeatureTransform.fit(train_image_features, image_feature_transform)
     else:
         kwargs["image_processor"] = make_image_processor(preset.image_size)
     if train_text_features is not None:
         kwargs["text_feature_dim"] = train_text_features.shape[1]
-        if standardize_features:
-            kwargs["text_feature_scaler"] = FeatureStandardizer.fit(train_text_features)
+        kwargs["text_feature_transform"] = FeatureTransform.fit(train_text_features, text_feature_transform)
     elif not train_texts:
         raise ValueError("The dataset has neither text_features nor texts to build a text vocabulary from.")
     elif preset.text_mode == "tokenizer":

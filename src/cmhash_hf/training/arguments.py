@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..feature_transforms import FEATURE_TRANSFORMS
+
 MIXED_PRECISION = ("no", "fp16", "bf16")
 
 
@@ -41,8 +43,10 @@ class HashTrainingArguments:
         dataset_kwargs: arguments of a built-in dataset's generator (e.g. ``{"num_items": 1000}``).
         method_kwargs: overrides of the method's config fields (e.g. ``{"gamma": 0.5}``).
         num_workers: DataLoader worker processes.
-        standardize_features: z-score the columns of ``image_features`` / ``text_features`` inputs with the
-            training set's mean and std (saved in the processor). Applies to feature datasets only.
+        image_feature_transform, text_feature_transform: how ``image_features`` / ``text_features`` inputs are
+            transformed before the towers (``standardize``, ``sqrt``, ``sqrt-standardize``, ``none``; fitted on
+            the training set, saved in the processor). Feature datasets only.
+        feature_hidden_dims: hidden widths of the MLP towers over feature vectors. Feature datasets only.
     """
 
     method: str
@@ -65,7 +69,9 @@ class HashTrainingArguments:
     dataset_kwargs: dict[str, Any] = field(default_factory=dict)
     method_kwargs: dict[str, Any] = field(default_factory=dict)
     num_workers: int = 0
-    standardize_features: bool = True
+    image_feature_transform: str = "standardize"
+    text_feature_transform: str = "standardize"
+    feature_hidden_dims: list[int] = field(default_factory=lambda: [512])
 
     def __post_init__(self) -> None:
         if self.mixed_precision not in MIXED_PRECISION:
@@ -78,6 +84,11 @@ class HashTrainingArguments:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}.")
         if self.max_train_samples is not None and self.max_train_samples < 1:
             raise ValueError(f"max_train_samples must be positive, got {self.max_train_samples}.")
+        for name in ("image_feature_transform", "text_feature_transform"):
+            if getattr(self, name) not in FEATURE_TRANSFORMS:
+                raise ValueError(f"{name} must be one of {FEATURE_TRANSFORMS}, got {getattr(self, name)!r}.")
+        if any(not isinstance(w, int) or w < 1 for w in self.feature_hidden_dims):
+            raise ValueError(f"feature_hidden_dims must be positive integers, got {self.feature_hidden_dims!r}.")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

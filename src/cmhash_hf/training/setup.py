@@ -61,9 +61,10 @@ def prepare_run(args: HashTrainingArguments) -> PreparedRun:
             texts,
             train_image_features=None if data.has_images else data.feature_matrix("image_features", train_indices),
             train_text_features=data.feature_matrix("text_features", train_indices) if texts is None else None,
-            standardize_features=args.standardize_features,
+            image_feature_transform=args.image_feature_transform,
+            text_feature_transform=args.text_feature_transform,
         )
-    image_spec, text_spec = encoder_specs(args.preset, processor)
+    image_spec, text_spec = encoder_specs(args.preset, processor, tuple(args.feature_hidden_dims))
     config = config_class(
         hash_bits=args.bits,
         image_encoder=image_spec,
