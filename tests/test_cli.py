@@ -14,6 +14,8 @@ from safetensors.torch import load_file
 from cmhash_hf import CrossModalHashProcessor
 from cmhash_hf.cli import main
 from cmhash_hf.data import load_cross_modal_dataset
+from cmhash_hf.evaluation import evaluate_run
+from cmhash_hf.model_selection import best_epochs
 from paths import SHARED_DATA
 
 QUICK = ["--method", "dcmh", "--dataset", "builtin:shapes", "--preset", "tiny", "--bits", "16", "--max-train-samples", "96",
@@ -147,3 +149,31 @@ def test_data_build_then_train_a_features_dataset_then_bench(tmp_path, capsys):
                  "--output-dir", str(bench)]) == 0
     assert weights.stat().st_mtime_ns == before
     assert json.loads((bench / "results.json").read_text())["summary"] == report["summary"]
+    # epochs chosen on the validation split carved from train: one selection run, its checkpoints scored
+    chosen = tmp_path / "chosen"
+    assert main(["bench", "--dataset", str(wiki), "--methods", "dcmh", "--bits", "8", "16", "--epoch-candidates", "1", "3",
+                 "--output-dir", str(chosen)]) == 0
+    report = json.loads((chosen / "results.json").read_text())
+    selection = report["epochs_chosen"]["dcmh"]
+    assert selection["protocol"] == "classic-validation" and [p["epochs"] for p in selection["curve"]] == [1, 3]
+    assert selection["epochs"] == best_epochs(selection["curve"])
+    assert {r["epochs"] for r in report["runs"]} == {selection["epochs"]}
+    assert report["settings"]["checkpoint"].startswith("last epoch; epochs per method chosen from [1, 3] on classic-validation")
+    selection_run = chosen / "selection" / "dcmh"
+    assert json.loads((selection_run / "training_args.json").read_text())["bits"] == 16  # the middle length
+    # the epoch-3 checkpoint scores exactly what evaluating the finished selection run gives
+    last = evaluate_run(selection_run, write=False)
+    assert (last["protocol"], last["num_queries"]) == ("classic-validation", 435)
+    assert (selection["curve"][1]["map_i2t"], selection["curve"][1]["map_t2i"]) == (last["map_i2t"], last["map_t2i"])
+
+
+@pytest.mark.parametrize(
+    "curve, expected",
+    [
+        ([{"epochs": 10, "map_i2t": 0.2, "map_t2i": 0.4}, {"epochs": 20, "map_i2t": 0.3, "map_t2i": 0.2}], 10),
+        ([{"epochs": 10, "map_i2t": 0.2, "map_t2i": 0.4}, {"epochs": 20, "map_i2t": 0.3, "map_t2i": 0.4}], 20),
+        ([{"epochs": 20, "map_i2t": 0.25, "map_t2i": 0.25}, {"epochs": 10, "map_i2t": 0.5, "map_t2i": 0.0}], 10),  # tie
+    ],
+)
+def test_best_epochs_takes_the_best_mean_map_and_the_earliest_on_ties(curve, expected):
+    assert best_epochs(curve) == expected

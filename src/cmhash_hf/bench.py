@@ -3,7 +3,9 @@
 Every run is a normal training run (its folder keeps the model, ``training_args.json`` and ``results.json``);
 a run already finished with the same settings is reused, so an interrupted benchmark resumes. The harness
 aggregates them into mean ± std over seeds and writes ``results.json``, ``results.md`` and a PR-curve
-figure. The checkpoint is always the last epoch (no model selection, and never on the query set).
+figure. The checkpoint is the last epoch; the number of epochs is either fixed (``epochs``) or, with
+``epoch_candidates``, chosen per method on a validation split carved from the training set
+(`cmhash_hf.model_selection`) — never on the query set.
 
 Example:
     >>> from cmhash_hf.bench import BenchSettings, run_benchmark  # doctest: +SKIP
@@ -25,7 +27,10 @@ from .auto import get_method, list_methods
 from .evaluation import DIRECTIONS, evaluate_run
 from .file_utils import atomic_write_text
 from .metrics import plot_pr_curve
+from .model_selection import choose_epochs_on_validation, validation_protocol
 from .training import HashTrainingArguments, train
+
+SELECTION_FILE = "selection.json"
 
 
 @dataclass
@@ -39,6 +44,7 @@ class BenchSettings:
     seeds: list[int] = field(default_factory=lambda: [0])
     epochs: int = 30
     learning_rate: float = 1e-3
+    weight_decay: float = 0.0
     batch_size: int = 64
     preset: str = "cpu"
     protocol: str = "classic"
@@ -46,7 +52,21 @@ class BenchSettings:
     supervised_only: bool = False
     method_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
     dataset_kwargs: dict[str, Any] = field(default_factory=dict)
-    checkpoint: str = "last epoch"
+    training_kwargs: dict[str, Any] = field(default_factory=dict)
+    epoch_candidates: list[int] = field(default_factory=list)
+
+    @property
+    def checkpoint(self) -> str:
+        """How the evaluated checkpoint was chosen, in words (recorded with the results)."""
+        if not self.epoch_candidates:
+            return "last epoch"
+        return (f"last epoch; epochs per method chosen from {sorted(self.epoch_candidates)} on "
+                f"{validation_protocol(self.protocol)} (seed {self.seeds[0]}, {self.selection_bits} bits)")
+
+    @property
+    def selection_bits(self) -> int:
+        """The code length the epoch count is chosen at: the middle one of ``bits``."""
+        return sorted(self.bits)[len(self.bits) // 2]
 
     def resolved_methods(self) -> list[str]:
         """The method names to run: ``all`` expands to every registered method (supervised ones if asked)."""
@@ -58,16 +78,16 @@ class BenchSettings:
         return names
 
 
-def _run_one(settings: BenchSettings, method: str, bits: int, seed: int) -> dict[str, Any]:
-    run_dir = Path(settings.output_dir) / "runs" / f"{method}-{bits}bit-seed{seed}"
-    args = HashTrainingArguments(
+def _training_args(settings: BenchSettings, method: str, bits: int, seed: int, epochs: int, run_dir: Path) -> HashTrainingArguments:
+    return HashTrainingArguments(
         method=method,
         output_dir=str(run_dir),
         dataset=settings.dataset,
         preset=settings.preset,
         bits=bits,
-        epochs=settings.epochs,
+        epochs=epochs,
         learning_rate=settings.learning_rate,
+        weight_decay=settings.weight_decay,
         batch_size=settings.batch_size,
         seed=seed,
         protocol=settings.protocol,
@@ -75,7 +95,31 @@ def _run_one(settings: BenchSettings, method: str, bits: int, seed: int) -> dict
         dataset_kwargs=settings.dataset_kwargs,
         method_kwargs=settings.method_kwargs.get(method, {}),
         overwrite_output_dir=True,
+        **settings.training_kwargs,
     )
+
+
+def _epochs_for(settings: BenchSettings, method: str) -> dict[str, Any]:
+    """``{"epochs": ...}`` of ``method``: the fixed count, or the one chosen on validation (reused when a
+    selection with the same settings is saved in ``<output_dir>/selection``)."""
+    if not settings.epoch_candidates:
+        return {"epochs": settings.epochs}
+    run_dir = Path(settings.output_dir) / "selection" / method
+    args = _training_args(settings, method, settings.selection_bits, settings.seeds[0], max(settings.epoch_candidates), run_dir)
+    saved = run_dir / SELECTION_FILE
+    wanted = {"training_args": args.to_dict(), "candidates": sorted(settings.epoch_candidates)}
+    if saved.is_file():
+        selection = json.loads(saved.read_text())
+        if {k: selection.get(k) for k in wanted} == wanted:
+            return selection
+    selection = {**wanted, **choose_epochs_on_validation(args, settings.epoch_candidates)}
+    atomic_write_text(saved, json.dumps(selection, indent=2))
+    return selection
+
+
+def _run_one(settings: BenchSettings, method: str, bits: int, seed: int, epochs: int) -> dict[str, Any]:
+    run_dir = Path(settings.output_dir) / "runs" / f"{method}-{bits}bit-seed{seed}"
+    args = _training_args(settings, method, bits, seed, epochs, run_dir)
     started = time.perf_counter()
     metrics, results = _finished_run(run_dir, args) or (train(args), None)
     results = results or evaluate_run(run_dir)
@@ -83,6 +127,7 @@ def _run_one(settings: BenchSettings, method: str, bits: int, seed: int) -> dict
         "method": method,
         "bits": bits,
         "seed": seed,
+        "epochs": epochs,
         "map_i2t": results["map_i2t"],
         "map_t2i": results["map_t2i"],
         "chance": results["chance_i2t"],
@@ -151,15 +196,19 @@ def run_benchmark(settings: BenchSettings, reference: dict[str, dict[str, float]
     """Run every (method, bits, seed), then write ``results.json``, ``results.md`` and ``pr_curves.png``."""
     out = Path(settings.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    methods = settings.resolved_methods()
+    selections = {method: _epochs_for(settings, method) for method in methods}
     rows = [
-        _run_one(settings, method, bits, seed)
-        for method in settings.resolved_methods()
+        _run_one(settings, method, bits, seed, selections[method]["epochs"])
+        for method in methods
         for bits in settings.bits
         for seed in settings.seeds
     ]
     summary = aggregate(rows)
     table = markdown_table(summary, settings.bits, reference)
-    report = {"settings": dataclasses.asdict(settings), "reference": reference or {}, "summary": summary,
+    report = {"settings": {**dataclasses.asdict(settings), "checkpoint": settings.checkpoint},
+              "epochs_chosen": {m: {k: v for k, v in sel.items() if k != "training_args"} for m, sel in selections.items()},
+              "reference": reference or {}, "summary": summary,
               "runs": [{k: v for k, v in r.items() if k != "pr_curves"} for r in rows]}
     atomic_write_text(out / "results.json", json.dumps(report, indent=2))
     atomic_write_text(out / "results.md", table + "\n")

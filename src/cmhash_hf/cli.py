@@ -42,6 +42,26 @@ def _key_values(pairs: Sequence[str] | None, option: str) -> dict[str, Any]:
     return result
 
 
+def _add_feature_options(p: argparse.ArgumentParser) -> None:
+    """Options of feature-vector datasets (e.g. Wiki), shared by ``train`` and ``bench``."""
+    for side in ("image", "text"):
+        p.add_argument(
+            f"--{side}-feature-transform",
+            default="standardize",
+            choices=FEATURE_TRANSFORMS,
+            help=f"transform of {side}_features inputs of a feature dataset, fitted on the training set",
+        )
+    p.add_argument("--feature-hidden-dims", type=int, nargs="*", default=[512], help="hidden widths of feature towers")
+
+
+def _feature_kwargs(ns: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "image_feature_transform": ns.image_feature_transform,
+        "text_feature_transform": ns.text_feature_transform,
+        "feature_hidden_dims": ns.feature_hidden_dims,
+    }
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a hashing model (works under `accelerate launch` too)")
     p.add_argument("--method", required=True, help=f"one of: {', '.join(list_methods())}")
@@ -63,14 +83,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-train-samples", type=int, default=None)
     p.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
     p.add_argument("--num-items", type=int, default=None, help="size of a builtin: dataset")
-    for side in ("image", "text"):
-        p.add_argument(
-            f"--{side}-feature-transform",
-            default="standardize",
-            choices=FEATURE_TRANSFORMS,
-            help=f"transform of {side}_features inputs of a feature dataset (e.g. Wiki), fitted on the training set",
-        )
-    p.add_argument("--feature-hidden-dims", type=int, nargs="*", default=[512], help="hidden widths of feature towers")
+    _add_feature_options(p)
     p.add_argument("--set", dest="method_kwargs", action="append", metavar="KEY=VALUE",
                    help="override a field of the method's config (repeatable), e.g. --set gamma=0.5")
     p.add_argument("--num-workers", type=int, default=0)
@@ -119,12 +132,21 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64])
     p.add_argument("--seeds", type=int, default=1, help="number of seeds (0, 1, ...)")
     p.add_argument("--epochs", type=int, default=30)
+    p.add_argument(
+        "--epoch-candidates",
+        type=int,
+        nargs="+",
+        default=[],
+        help="choose each method's epochs among these on a validation split carved from train (overrides --epochs)",
+    )
     p.add_argument("--learning-rate", "--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
     p.add_argument("--protocol", default="classic")
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--num-items", type=int, default=None, help="size of a builtin: dataset")
+    _add_feature_options(p)
     p.add_argument("--output-dir", required=True)
 
 
@@ -183,9 +205,7 @@ def run_train(ns: argparse.Namespace) -> None:
         dataset_kwargs={"num_items": ns.num_items} if ns.num_items else {},
         method_kwargs=_key_values(ns.method_kwargs, "--set"),
         num_workers=ns.num_workers,
-        image_feature_transform=ns.image_feature_transform,
-        text_feature_transform=ns.text_feature_transform,
-        feature_hidden_dims=ns.feature_hidden_dims,
+        **_feature_kwargs(ns),
     )
     metrics = train(args)
     if not PartialState().is_main_process:  # under accelerate launch / torchrun, report once
@@ -243,13 +263,16 @@ def run_bench(ns: argparse.Namespace) -> None:
         bits=ns.bits,
         seeds=list(range(ns.seeds)),
         epochs=ns.epochs,
+        epoch_candidates=ns.epoch_candidates,
         learning_rate=ns.learning_rate,
+        weight_decay=ns.weight_decay,
         batch_size=ns.batch_size,
         preset=ns.preset,
         protocol=ns.protocol,
         split_seed=ns.split_seed,
         supervised_only=ns.supervised_only,
         dataset_kwargs={"num_items": ns.num_items} if ns.num_items else {},
+        training_kwargs=_feature_kwargs(ns),
     )
     report = run_benchmark(settings)
     print((Path(ns.output_dir) / "results.md").read_text())

@@ -1,0 +1,68 @@
+"""Choosing the number of training epochs on a validation split carved from the training set.
+
+One run trains on ``<protocol>-validation`` (20 % of the protocol's training items held out as validation
+queries, the rest both training set and database; see `cmhash_hf.data.splits.carve_validation`) for the largest
+candidate epoch count; the epoch checkpoints at every candidate are scored on the validation queries, and the
+count with the best mean of image→text and text→image mAP wins (the smaller count on a tie). The protocol's own
+query set is never looked at.
+
+Example:
+    >>> curve = [{"epochs": 20, "map_i2t": 0.25, "map_t2i": 0.50}, {"epochs": 40, "map_i2t": 0.27, "map_t2i": 0.52}]
+    >>> best_epochs(curve)
+    40
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file
+
+from .data import load_cross_modal_dataset
+from .data.splits import VALIDATION_SUFFIX
+from .evaluation import encode_split, load_run, resolve_split, score_codes
+from .training import HashTrainingArguments, train
+from .training.trainer import CHECKPOINT_DIR
+
+
+def validation_protocol(protocol: str) -> str:
+    """The name of ``protocol``'s validation split (``classic`` → ``classic-validation``)."""
+    return protocol if protocol.endswith(VALIDATION_SUFFIX) else protocol + VALIDATION_SUFFIX
+
+
+def score_epoch_checkpoints(run_dir: str | Path, epochs: list[int]) -> list[dict[str, Any]]:
+    """mAP of both directions of the run's epoch checkpoints ``epochs``, on the split the run was trained on."""
+    run = load_run(run_dir)
+    args = run.training_args
+    data = load_cross_modal_dataset(args["dataset"], **args.get("dataset_kwargs", {}))
+    split = resolve_split(run_dir, data, args["protocol"], args["split_seed"])
+    curve = []
+    for epoch in sorted(epochs):
+        weights = Path(run_dir) / CHECKPOINT_DIR / f"epoch-{epoch}" / "model.safetensors"
+        if not weights.is_file():
+            raise FileNotFoundError(f"{run_dir} has no checkpoint of epoch {epoch} ({weights} is missing).")
+        run.model.load_state_dict(load_file(str(weights)))
+        scores = score_codes(*encode_split(run, data, split))
+        curve.append({"epochs": epoch, "map_i2t": scores["map_i2t"], "map_t2i": scores["map_t2i"]})
+    return curve
+
+
+def best_epochs(curve: list[dict[str, Any]]) -> int:
+    """The epoch count with the best mean of ``map_i2t`` and ``map_t2i`` (the earliest among equals)."""
+    if not curve:
+        raise ValueError("No validation scores to choose the number of epochs from.")
+    return max(curve, key=lambda point: (point["map_i2t"] + point["map_t2i"], -point["epochs"]))["epochs"]
+
+
+def choose_epochs_on_validation(args: HashTrainingArguments, candidates: list[int]) -> dict[str, Any]:
+    """Train ``args`` on the validation split of its protocol for ``max(candidates)`` epochs (into
+    ``args.output_dir``) and return ``{"epochs": best, "curve": [...], "protocol": ...}``."""
+    if not candidates or any(not isinstance(e, int) or e < 1 for e in candidates):
+        raise ValueError(f"Epoch candidates must be positive integers, got {candidates!r}.")
+    protocol = validation_protocol(args.protocol)
+    run_args = HashTrainingArguments(**{**args.to_dict(), "protocol": protocol, "epochs": max(candidates),
+                                        "overwrite_output_dir": True, "resume": False})
+    train(run_args)
+    curve = score_epoch_checkpoints(run_args.output_dir, candidates)
+    return {"epochs": best_epochs(curve), "curve": curve, "protocol": protocol}
