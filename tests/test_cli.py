@@ -165,6 +165,12 @@ def test_data_build_then_train_a_features_dataset_then_bench(tmp_path, capsys):
     last = evaluate_run(selection_run, write=False)
     assert (last["protocol"], last["num_queries"]) == ("classic-validation", 435)
     assert (selection["curve"][1]["map_i2t"], selection["curve"][1]["map_t2i"]) == (last["map_i2t"], last["map_t2i"])
+    # a second call reuses the saved selection and the finished runs
+    before = (selection_run / "model.safetensors").stat().st_mtime_ns
+    assert main(["bench", "--dataset", str(wiki), "--methods", "dcmh", "--bits", "8", "16", "--epoch-candidates", "1", "3",
+                 "--output-dir", str(chosen)]) == 0
+    assert (selection_run / "model.safetensors").stat().st_mtime_ns == before
+    assert json.loads((chosen / "results.json").read_text())["summary"] == report["summary"]
 
 
 @pytest.mark.parametrize(
