@@ -6,7 +6,7 @@ the chance level, train time and training throughput (image–text pairs per sec
 once per pair); it is printed and written as JSON and markdown.
 
 Usage:
-    python benchmarks/methods_shapes.py                        # all methods, 16 and 32 bits, 30 epochs
+    python benchmarks/methods_shapes.py                        # all methods, 16 and 32 bits, 30 epochs (~25 min)
     python benchmarks/methods_shapes.py --methods dcmh --bits 16 --epochs 2 --output-dir /tmp/shapes-smoke
 """
 
