@@ -21,6 +21,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
 TIMEOUT_MS = 30_000
+# every expect() waits as long as page actions do: a loaded 2-core CI machine answers slowly
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +78,7 @@ def test_a_visitor_types_a_query_and_sees_pictures(page, tmp_path):
     expect(page.locator("#header")).to_contain_text("16 bits")
     page.locator("#text-query textarea").fill("a red circle and a blue star")
     page.locator("#text-search").click()
-    expect(page.locator("#text-status")).to_contain_text("Top 8 of 400 pictures", timeout=TIMEOUT_MS)
+    expect(page.locator("#text-status")).to_contain_text("Top 8 of 400 pictures")
     expect(page.locator("#text-results img").first).to_be_visible()
     page.wait_for_function("() => [...document.querySelectorAll('#text-results img')].some(i => i.naturalWidth > 0)")
     assert _loaded_images(page, "#text-results img") >= 1
