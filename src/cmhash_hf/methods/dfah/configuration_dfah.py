@@ -27,7 +27,9 @@ class DFAHConfig(CrossModalHashConfig):
         mu (`float`, defaults to 1.0): weight μ of ‖B − Z‖² (mean), and of Z in the discrete step
             B = sign(γ(U + V) + μZ).
         unified_weight (`float`, defaults to 1.0): weight of the pairwise likelihood of each modality's outputs
-            against the unified codes of the whole training set, L(U, B) + L(V, B).
+            against the unified codes of the whole training set, L(U, B) + L(V, B). Its logits ½uᵀb grow with
+            the code length against ±1 codes: on Wiki at 64 bits, 1.0 collapsed every run to chance level and 0.1
+            trained well (measured on a validation split; see benchmarks/wiki.md). Lower it for long codes.
         kwargs: the shared fields of `CrossModalHashConfig`.
     """
 
