@@ -28,8 +28,9 @@ class DFAHConfig(CrossModalHashConfig):
             B = sign(γ(U + V) + μZ).
         unified_weight (`float`, defaults to 1.0): weight of the pairwise likelihood of each modality's outputs
             against the unified codes of the whole training set, L(U, B) + L(V, B). Its logits ½uᵀb grow with
-            the code length against ±1 codes: on Wiki at 64 bits, 1.0 collapsed every run to chance level and 0.1
-            trained well (measured on a validation split; see benchmarks/wiki.md). Lower it for long codes.
+            the code length against ±1 codes: on Wiki at 64 bits, the defaults (with ``adversarial_weight`` 0.1)
+            collapsed every run to chance level; unified_weight 0.1 with adversarial_weight 0.01 trained best
+            (measured on a validation split; see benchmarks/wiki.py). Lower both for long codes.
         kwargs: the shared fields of `CrossModalHashConfig`.
     """
 
