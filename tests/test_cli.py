@@ -15,7 +15,7 @@ from cmhash_hf import CrossModalHashProcessor
 from cmhash_hf.cli import main
 from cmhash_hf.data import load_cross_modal_dataset
 from cmhash_hf.evaluation import evaluate_run
-from cmhash_hf.model_selection import best_epochs
+from cmhash_hf.model_selection import best_epochs, score_epoch_checkpoints
 from paths import SHARED_DATA
 
 QUICK = ["--method", "dcmh", "--dataset", "builtin:shapes", "--preset", "tiny", "--bits", "16", "--max-train-samples", "96",
@@ -91,6 +91,10 @@ def test_training_into_a_used_folder_needs_resume_or_overwrite(tmp_path, capsys)
         (["evaluate", "/no/such/run"], "/no/such/run holds no checkpoint"),
         (["train", "--method", "dcmh", "--output-dir", "x", "--set", "gamma"], "--set takes KEY=VALUE"),
         (["train", "--method", "dcmh", "--output-dir", "x", "--dataset", "builtin:nope"], "Unknown built-in dataset"),
+        (["train", "--method", "dcmh", "--output-dir", "x", "--feature-hidden-dims", "0"],
+         "feature_hidden_dims must be positive integers, got [0]"),
+        (["bench", "--dataset", "builtin:shapes", "--methods", "dcmh", "--bits", "8", "--epoch-candidates", "0",
+          "--output-dir", "x"], "Epoch candidates must be positive integers, got [0]"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_exit_status_2(argv, message, capsys):
@@ -165,6 +169,8 @@ def test_data_build_then_train_a_features_dataset_then_bench(tmp_path, capsys):
     last = evaluate_run(selection_run, write=False)
     assert (last["protocol"], last["num_queries"]) == ("classic-validation", 435)
     assert (selection["curve"][1]["map_i2t"], selection["curve"][1]["map_t2i"]) == (last["map_i2t"], last["map_t2i"])
+    with pytest.raises(FileNotFoundError, match="has no checkpoint of epoch 7"):
+        score_epoch_checkpoints(selection_run, [7])
     # a second call reuses the saved selection and the finished runs
     before = (selection_run / "model.safetensors").stat().st_mtime_ns
     assert main(["bench", "--dataset", str(wiki), "--methods", "dcmh", "--bits", "8", "16", "--epoch-candidates", "1", "3",

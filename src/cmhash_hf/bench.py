@@ -55,6 +55,10 @@ class BenchSettings:
     training_kwargs: dict[str, Any] = field(default_factory=dict)
     epoch_candidates: list[int] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        if any(isinstance(e, bool) or not isinstance(e, int) or e < 1 for e in self.epoch_candidates):
+            raise ValueError(f"Epoch candidates must be positive integers, got {self.epoch_candidates!r}.")
+
     @property
     def checkpoint(self) -> str:
         """How the evaluated checkpoint was chosen, in words (recorded with the results)."""
