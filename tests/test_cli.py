@@ -78,6 +78,13 @@ def test_resume_continues_exactly_where_the_run_stopped(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_save_total_limit_keeps_the_newest_checkpoints_and_resume_still_works(tmp_path):
+    assert main(["train", *QUICK, "--epochs", "3", "--save-total-limit", "2", "--output-dir", str(tmp_path)]) == 0
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch-2", "epoch-3"]
+    assert main(["train", *QUICK, "--epochs", "4", "--save-total-limit", "2", "--output-dir", str(tmp_path), "--resume"]) == 0
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["epoch-3", "epoch-4"]
+
+
 def test_training_into_a_used_folder_needs_resume_or_overwrite(tmp_path, capsys):
     assert main(["train", *QUICK, "--epochs", "1", "--output-dir", str(tmp_path)]) == 0
     assert main(["train", *QUICK, "--epochs", "1", "--output-dir", str(tmp_path)]) == 2
@@ -164,6 +171,10 @@ def test_data_build_then_train_a_features_dataset_then_bench(tmp_path, capsys):
     assert {r["epochs"] for r in report["runs"]} == {selection["epochs"]}
     assert report["settings"]["checkpoint"].startswith("last epoch; epochs per method chosen from [1, 3] on classic-validation")
     selection_run = chosen / "selection" / "dcmh"
+    # the selection run keeps every epoch checkpoint; a benchmark run only its last
+    assert sorted(p.name for p in (selection_run / "checkpoints").iterdir()) == ["epoch-1", "epoch-2", "epoch-3"]
+    kept = [p.name for p in (chosen / "runs" / "dcmh-8bit-seed0" / "checkpoints").iterdir()]
+    assert kept == [f"epoch-{selection['epochs']}"]
     assert json.loads((selection_run / "training_args.json").read_text())["bits"] == 16  # the middle length
     # the epoch-3 checkpoint scores exactly what evaluating the finished selection run gives
     last = evaluate_run(selection_run, write=False)

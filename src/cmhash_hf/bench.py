@@ -31,6 +31,8 @@ from .model_selection import choose_epochs_on_validation, validation_protocol
 from .training import HashTrainingArguments, train
 
 SELECTION_FILE = "selection.json"
+#: Training arguments that do not change a finished run's model, so a run differing only in them is reused.
+SETTINGS_WITHOUT_EFFECT = ("overwrite_output_dir", "resume", "save_total_limit", "num_workers")
 
 
 @dataclass
@@ -111,19 +113,21 @@ def _epochs_for(settings: BenchSettings, method: str) -> dict[str, Any]:
     run_dir = Path(settings.output_dir) / "selection" / method
     args = _training_args(settings, method, settings.selection_bits, settings.seeds[0], max(settings.epoch_candidates), run_dir)
     saved = run_dir / SELECTION_FILE
-    wanted = {"training_args": args.to_dict(), "candidates": sorted(settings.epoch_candidates)}
+    candidates = sorted(settings.epoch_candidates)
     if saved.is_file():
         selection = json.loads(saved.read_text())
-        if {k: selection.get(k) for k in wanted} == wanted:
+        if selection.get("candidates") == candidates and not _differs(selection.get("training_args", {}), args):
             return selection
-    selection = {**wanted, **choose_epochs_on_validation(args, settings.epoch_candidates)}
+    selection = {"training_args": args.to_dict(), "candidates": candidates,
+                 **choose_epochs_on_validation(args, settings.epoch_candidates)}
     atomic_write_text(saved, json.dumps(selection, indent=2))
     return selection
 
 
 def _run_one(settings: BenchSettings, method: str, bits: int, seed: int, epochs: int) -> dict[str, Any]:
     run_dir = Path(settings.output_dir) / "runs" / f"{method}-{bits}bit-seed{seed}"
-    args = _training_args(settings, method, bits, seed, epochs, run_dir)
+    # only the last epoch checkpoint is kept: a benchmark restarts an unfinished run rather than resuming it
+    args = dataclasses.replace(_training_args(settings, method, bits, seed, epochs, run_dir), save_total_limit=1)
     started = time.perf_counter()
     metrics, results = _finished_run(run_dir, args) or (train(args), None)
     results = results or evaluate_run(run_dir)
@@ -142,14 +146,18 @@ def _run_one(settings: BenchSettings, method: str, bits: int, seed: int, epochs:
     }
 
 
+def _differs(recorded: dict[str, Any], args: HashTrainingArguments) -> bool:
+    """Whether a run recorded with ``recorded`` settings would train a different model than ``args``."""
+    return any(recorded.get(k) != v for k, v in args.to_dict().items() if k not in SETTINGS_WITHOUT_EFFECT)
+
+
 def _finished_run(run_dir: Path, args: HashTrainingArguments) -> tuple[dict, dict] | None:
     """The metrics and results of a run already finished with exactly these settings (so a benchmark resumes)."""
     files = [run_dir / name for name in ("training_args.json", "train_results.json", "results.json")]
     if not all(f.is_file() for f in files):
         return None
     recorded = json.loads(files[0].read_text())
-    wanted = {k: v for k, v in args.to_dict().items() if k not in ("overwrite_output_dir", "resume")}
-    if any(recorded.get(k) != v for k, v in wanted.items()):
+    if _differs(recorded, args):
         return None
     return json.loads(files[1].read_text()), json.loads(files[2].read_text())
 

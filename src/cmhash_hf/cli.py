@@ -84,6 +84,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
     p.add_argument("--num-items", type=int, default=None, help="size of a builtin: dataset")
     _add_feature_options(p)
+    p.add_argument("--save-total-limit", type=int, default=None, help="keep only the newest N epoch checkpoints")
     p.add_argument("--set", dest="method_kwargs", action="append", metavar="KEY=VALUE",
                    help="override a field of the method's config (repeatable), e.g. --set gamma=0.5")
     p.add_argument("--num-workers", type=int, default=0)
@@ -205,6 +206,7 @@ def run_train(ns: argparse.Namespace) -> None:
         dataset_kwargs={"num_items": ns.num_items} if ns.num_items else {},
         method_kwargs=_key_values(ns.method_kwargs, "--set"),
         num_workers=ns.num_workers,
+        save_total_limit=ns.save_total_limit,
         **_feature_kwargs(ns),
     )
     metrics = train(args)

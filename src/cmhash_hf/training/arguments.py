@@ -47,6 +47,8 @@ class HashTrainingArguments:
             transformed before the towers (``standardize``, ``sqrt``, ``sqrt-standardize``, ``none``; fitted on
             the training set, saved in the processor). Feature datasets only.
         feature_hidden_dims: hidden widths of the MLP towers over feature vectors. Feature datasets only.
+        save_total_limit: keep only the newest N epoch checkpoints (None: keep all). They hold the optimiser
+            state, so a long run with every checkpoint kept can fill a disk.
     """
 
     method: str
@@ -72,6 +74,7 @@ class HashTrainingArguments:
     image_feature_transform: str = "standardize"
     text_feature_transform: str = "standardize"
     feature_hidden_dims: list[int] = field(default_factory=lambda: [512])
+    save_total_limit: int | None = None
 
     def __post_init__(self) -> None:
         if self.mixed_precision not in MIXED_PRECISION:
@@ -87,6 +90,8 @@ class HashTrainingArguments:
         for name in ("image_feature_transform", "text_feature_transform"):
             if getattr(self, name) not in FEATURE_TRANSFORMS:
                 raise ValueError(f"{name} must be one of {FEATURE_TRANSFORMS}, got {getattr(self, name)!r}.")
+        if self.save_total_limit is not None and (not isinstance(self.save_total_limit, int) or self.save_total_limit < 1):
+            raise ValueError(f"save_total_limit must be a positive integer or None, got {self.save_total_limit!r}.")
         if any(not isinstance(w, int) or w < 1 for w in self.feature_hidden_dims):
             raise ValueError(f"feature_hidden_dims must be positive integers, got {self.feature_hidden_dims!r}.")
 

@@ -99,11 +99,17 @@ def check_steps_disjoint(step_params: dict[str, list[torch.nn.Parameter]]) -> No
                 )
 
 
-def latest_checkpoint(output_dir: str | Path) -> Path | None:
-    """The newest complete epoch checkpoint of a run folder (one with a trainer state file), or None."""
+def complete_checkpoints(output_dir: str | Path) -> list[Path]:
+    """The complete epoch checkpoints of a run folder (those with a trainer state file), oldest first."""
     root = Path(output_dir) / CHECKPOINT_DIR
     done = [p for p in root.glob("epoch-*") if (p / TRAINER_STATE_FILE).is_file()]
-    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+    return sorted(done, key=lambda p: int(p.name.split("-")[1]))
+
+
+def latest_checkpoint(output_dir: str | Path) -> Path | None:
+    """The newest complete epoch checkpoint of a run folder, or None."""
+    done = complete_checkpoints(output_dir)
+    return done[-1] if done else None
 
 
 class HashTrainer:
@@ -191,6 +197,9 @@ class HashTrainer:
         if self.accelerator.is_main_process:
             state = {"epoch": epoch + 1, "global_step": self.global_step}
             atomic_write_text(folder / TRAINER_STATE_FILE, json.dumps(state))
+            if self.args.save_total_limit is not None:  # the newest ones stay, so --resume still works
+                for old in complete_checkpoints(self.output_dir)[: -self.args.save_total_limit]:
+                    shutil.rmtree(old, ignore_errors=True)
 
     def _start_fresh(self) -> None:
         if latest_checkpoint(self.output_dir) is not None and not self.args.overwrite_output_dir:
