@@ -104,8 +104,8 @@ def main() -> None:
         "",
         "| method | " + " | ".join(f"{e} epochs" for e in EPOCH_CANDIDATES) + " | chosen |",
         "|---|" + "---|" * (len(EPOCH_CANDIDATES) + 1),
-        *(f"| {m} | " + " | ".join(f"{p['map_i2t']:.3f} / {p['map_t2i']:.3f}" for p in sel["curve"]) + f" | {sel['epochs']} |"
-          for m, sel in chosen.items()),
+        *(f"| {m} | " + " | ".join(f"{p['map_i2t']:.3f} / {p['map_t2i']:.3f}" for p in sel["curve"])
+          + f" | {sel['epochs']} |" for m, sel in chosen.items()),
         "",
         "## Settings",
         "",

@@ -27,7 +27,7 @@ from .auto import get_method, list_methods
 from .evaluation import DIRECTIONS, evaluate_run
 from .file_utils import atomic_write_text
 from .metrics import plot_pr_curve
-from .model_selection import choose_epochs_on_validation, validation_protocol
+from .model_selection import check_epoch_candidates, choose_epochs_on_validation, validation_protocol
 from .training import HashTrainingArguments, train
 
 SELECTION_FILE = "selection.json"
@@ -58,8 +58,8 @@ class BenchSettings:
     epoch_candidates: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if any(isinstance(e, bool) or not isinstance(e, int) or e < 1 for e in self.epoch_candidates):
-            raise ValueError(f"Epoch candidates must be positive integers, got {self.epoch_candidates!r}.")
+        if self.epoch_candidates:
+            check_epoch_candidates(self.epoch_candidates)
 
     @property
     def checkpoint(self) -> str:
@@ -84,7 +84,9 @@ class BenchSettings:
         return names
 
 
-def _training_args(settings: BenchSettings, method: str, bits: int, seed: int, epochs: int, run_dir: Path) -> HashTrainingArguments:
+def _training_args(
+    settings: BenchSettings, method: str, bits: int, seed: int, epochs: int, run_dir: Path
+) -> HashTrainingArguments:
     return HashTrainingArguments(
         method=method,
         output_dir=str(run_dir),
@@ -111,7 +113,8 @@ def _epochs_for(settings: BenchSettings, method: str) -> dict[str, Any]:
     if not settings.epoch_candidates:
         return {"epochs": settings.epochs}
     run_dir = Path(settings.output_dir) / "selection" / method
-    args = _training_args(settings, method, settings.selection_bits, settings.seeds[0], max(settings.epoch_candidates), run_dir)
+    longest = max(settings.epoch_candidates)
+    args = _training_args(settings, method, settings.selection_bits, settings.seeds[0], longest, run_dir)
     saved = run_dir / SELECTION_FILE
     candidates = sorted(settings.epoch_candidates)
     if saved.is_file():
@@ -219,7 +222,8 @@ def run_benchmark(settings: BenchSettings, reference: dict[str, dict[str, float]
     summary = aggregate(rows)
     table = markdown_table(summary, settings.bits, reference)
     report = {"settings": {**dataclasses.asdict(settings), "checkpoint": settings.checkpoint},
-              "epochs_chosen": {m: {k: v for k, v in sel.items() if k != "training_args"} for m, sel in selections.items()},
+              "epochs_chosen": {m: {k: v for k, v in sel.items() if k != "training_args"}
+                                for m, sel in selections.items()},
               "reference": reference or {}, "summary": summary,
               "runs": [{k: v for k, v in r.items() if k != "pr_curves"} for r in rows]}
     atomic_write_text(out / "results.json", json.dumps(report, indent=2))

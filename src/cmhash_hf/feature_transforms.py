@@ -47,7 +47,9 @@ class FeatureTransform:
             raise ValueError(f"Unknown feature transform {kind!r}; known: {', '.join(FEATURE_TRANSFORMS)}.")
         array = np.asarray(vectors, dtype=np.float64)
         if array.ndim != 2 or len(array) < 2:
-            raise ValueError(f"Fitting a feature transform needs a (rows, width) matrix with at least 2 rows, got {array.shape}.")
+            raise ValueError(
+                f"Fitting a feature transform needs a (rows, width) matrix with at least 2 rows, got {array.shape}."
+            )
         if kind.startswith("sqrt"):
             _check_non_negative(array)
             array = np.sqrt(array)
@@ -77,7 +79,8 @@ class FeatureTransform:
     def from_dict(cls, data: dict[str, Any]) -> "FeatureTransform":
         kind = data.get("kind")
         if kind not in FEATURE_TRANSFORMS:
-            raise ValueError(f"Saved feature transform of unknown kind {kind!r}; known: {', '.join(FEATURE_TRANSFORMS)}.")
+            known = ", ".join(FEATURE_TRANSFORMS)
+            raise ValueError(f"Saved feature transform of unknown kind {kind!r}; known: {known}.")
         if not kind.endswith("standardize"):
             return cls(kind)
         mean = np.asarray(data.get("mean", []), dtype=np.float32)

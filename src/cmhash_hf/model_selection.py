@@ -60,14 +60,19 @@ def best_epochs(curve: list[dict[str, Any]]) -> int:
     return max(curve, key=lambda point: (point["map_i2t"] + point["map_t2i"], -point["epochs"]))["epochs"]
 
 
+def check_epoch_candidates(candidates: list[int]) -> None:
+    """A clear error unless ``candidates`` is a non-empty list of positive integers."""
+    if not candidates or any(isinstance(e, bool) or not isinstance(e, int) or e < 1 for e in candidates):
+        raise ValueError(f"Epoch candidates must be positive integers, got {candidates!r}.")
+
+
 def choose_epochs_on_validation(args: HashTrainingArguments, candidates: list[int]) -> dict[str, Any]:
     """Train ``args`` on the validation split of its protocol for ``max(candidates)`` epochs (into
-    ``args.output_dir``) and return ``{"epochs": best, "curve": [...], "protocol": ...}``."""
-    if not candidates or any(not isinstance(e, int) or e < 1 for e in candidates):
-        raise ValueError(f"Epoch candidates must be positive integers, got {candidates!r}.")
+    ``args.output_dir``, keeping every checkpoint) and return ``{"epochs": best, "curve": [...], "protocol": ...}``."""
+    check_epoch_candidates(candidates)
     protocol = validation_protocol(args.protocol)
     run_args = HashTrainingArguments(**{**args.to_dict(), "protocol": protocol, "epochs": max(candidates),
-                                        "overwrite_output_dir": True, "resume": False})
+                                        "overwrite_output_dir": True, "resume": False, "save_total_limit": None})
     train(run_args)
     curve = score_epoch_checkpoints(run_args.output_dir, candidates)
     return {"epochs": best_epochs(curve), "curve": curve, "protocol": protocol}

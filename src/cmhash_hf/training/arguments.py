@@ -90,7 +90,8 @@ class HashTrainingArguments:
         for name in ("image_feature_transform", "text_feature_transform"):
             if getattr(self, name) not in FEATURE_TRANSFORMS:
                 raise ValueError(f"{name} must be one of {FEATURE_TRANSFORMS}, got {getattr(self, name)!r}.")
-        if self.save_total_limit is not None and (not isinstance(self.save_total_limit, int) or self.save_total_limit < 1):
+        limit = self.save_total_limit
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             raise ValueError(f"save_total_limit must be a positive integer or None, got {self.save_total_limit!r}.")
         if any(not isinstance(w, int) or w < 1 for w in self.feature_hidden_dims):
             raise ValueError(f"feature_hidden_dims must be positive integers, got {self.feature_hidden_dims!r}.")
