@@ -25,7 +25,7 @@ from cmhash_hf.file_utils import atomic_write_text  # noqa: E402
 
 def table(report: dict) -> str:
     lines = [
-        "| method | bits | mAP I→T | mAP T→I | chance | train s | pairs/s |",
+        "| method | bits | mAP I→T | mAP T→I | chance | train s | images/s |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for run in report["runs"]:
