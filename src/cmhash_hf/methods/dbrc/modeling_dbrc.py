@@ -95,25 +95,15 @@ class DBRCModel(CrossModalHashPreTrainedModel):
             target = reconstruction_target(spec, modality, self.config.image_reconstruction_size, **inputs)
             self._reconstruction_targets[modality] = target.to(self.device)
 
-    def get_image_features(
-        self, pixel_values: torch.Tensor | None = None, image_features: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Continuous image outputs in (-1, 1): image tower → image-specific layer → shared binary layer."""
-        specific = super().get_image_features(pixel_values=pixel_values, image_features=image_features)
-        self._collect_target("image", pixel_values=pixel_values, image_features=image_features)
-        return self.binary_layer(specific)
+    def _tower_features(self, modality: str, **inputs: torch.Tensor | None) -> torch.Tensor:
+        """The base tower features (inputs checked there first), recording what DBRC reconstructs of the inputs."""
+        features = super()._tower_features(modality, **inputs)
+        self._collect_target(modality, **inputs)
+        return features
 
-    def get_text_features(
-        self,
-        input_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        token_type_ids: torch.Tensor | None = None,
-        text_features: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Continuous text outputs in (-1, 1): text tower → text-specific layer → shared binary layer."""
-        specific = super().get_text_features(input_ids, attention_mask, token_type_ids, text_features)
-        self._collect_target("text", input_ids=input_ids, attention_mask=attention_mask, text_features=text_features)
-        return self.binary_layer(specific)
+    def hash_features(self, modality: str, features: torch.Tensor) -> torch.Tensor:
+        """Continuous outputs in (-1, 1): modality-specific layer → shared binary layer."""
+        return self.binary_layer(super().hash_features(modality, features))
 
     def forward(self, *args: Any, **kwargs: Any):
         """`CrossModalHashPreTrainedModel.forward`, collecting the reconstruction targets of the inputs it encodes."""
