@@ -9,8 +9,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -45,3 +48,39 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically; see :func:`atomic_write_bytes`."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def folder_switch(path: str | os.PathLike) -> Iterator[Path]:
+    """Write a folder beside ``path`` and switch it into place in one step when the block ends without error.
+
+    Yields a new, empty sibling folder; afterwards the previous ``path`` (if any) is moved aside and the new
+    folder renamed to ``path`` (two renames in the same parent), then the old one is deleted. An error inside the
+    block deletes the new folder and leaves ``path`` untouched, so readers see either the old or the new folder.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "index"
+        >>> with folder_switch(target) as scratch:
+        ...     _ = (scratch / "a.txt").write_text("new")
+        >>> sorted(p.name for p in target.iterdir())
+        ['a.txt']
+    """
+    path = Path(path)
+    if path.is_file():
+        raise OSError(f"{path} is a file; a folder is written there")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new"))
+    try:
+        yield scratch
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    old = None
+    if path.exists():
+        old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+        os.rmdir(old)
+        os.replace(path, old)
+    os.replace(scratch, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
