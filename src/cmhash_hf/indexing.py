@@ -1,8 +1,17 @@
 """Building a searchable `Collection` with a trained model: ``cmhash index`` without the command line.
 
 Example:
-    >>> from cmhash_hf.indexing import index_run  # doctest: +SKIP
-    >>> folder = index_run("runs/dcmh16", "runs/dcmh16/index", split="database", backend="exact")  # doctest: +SKIP
+    >>> import tempfile
+    >>> from cmhash_hf.retrieval.collection import Collection
+    >>> from cmhash_hf.training import HashTrainingArguments, train
+    >>> run_dir = tempfile.mkdtemp()
+    >>> _ = train(HashTrainingArguments(method="dcmh", output_dir=run_dir, bits=16, epochs=1,
+    ...                                 dataset_kwargs={"num_items": 2400}, max_train_samples=32))
+    ... # doctest: +ELLIPSIS
+    epoch 1/1 done: ...
+    >>> collection = Collection.load(index_run(run_dir, run_dir + "/index", split="query", backend="faiss", kind="flat"))
+    >>> len(collection), collection.backend, collection.info["split"]
+    (400, 'faiss', 'query')
 """
 
 from __future__ import annotations

@@ -1,11 +1,19 @@
 """Searching a `Collection` with a trained model: free text → pictures, a picture → texts or pictures.
 
 Example:
-    >>> from cmhash_hf.evaluation import load_run  # doctest: +SKIP
-    >>> from cmhash_hf.hub import load_collection  # doctest: +SKIP
-    >>> run, collection = load_run("runs/dcmh16"), load_collection("runs/dcmh16")  # doctest: +SKIP
-    >>> [hit.row for hit in text_to_images(run.model, run.processor, collection, "a red circle", k=3)]  # doctest: +SKIP
-    [812, 95, 2044]
+    >>> import tempfile
+    >>> from cmhash_hf import CrossModalHashModel, CrossModalHashProcessor
+    >>> from cmhash_hf.retrieval.collection import Collection, CollectionWriter
+    >>> texts = ["a red circle", "a blue star", "a green square"]
+    >>> processor = CrossModalHashProcessor.from_texts(texts, text_mode="bow")
+    >>> model = CrossModalHashModel.for_method("dcmh", hash_bits=8,
+    ...     text_encoder={"kind": "bow", "input_dim": processor.text_vocab_size})
+    >>> writer = CollectionWriter(tempfile.mkdtemp() + "/captions", 8, sides=("text",), info={"source": "texts"})
+    >>> writer.add(text_codes=text_codes(model, processor, texts), texts=texts)
+    >>> collection = Collection.load(writer.finish())
+    >>> hits = collection.search_texts(text_codes(model, processor, ["a red circle"]), k=3)
+    >>> hits[0].distance, sorted(hit.text for hit in hits) == sorted(texts)
+    (0, True)
 """
 
 from __future__ import annotations

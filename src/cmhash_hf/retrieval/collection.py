@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..file_utils import atomic_write_text, folder_switch
+from ..file_utils import atomic_folder, atomic_write_text, disk_errors
 from .backends import CodeIndex, get_backend
 from .index import HammingIndex
 
@@ -99,8 +99,10 @@ def _resolve(uri: str, folder: Path) -> str:
 class CollectionWriter:
     """Writes a collection folder: create it, `add` items in batches (codes and what each item is), `finish`.
 
-    The folder is written beside ``folder`` and switched into place by `finish` (an earlier collection there
-    stays readable until then); the backend tables are created now (``overwrite`` replaces existing ones).
+    The folder is written beside ``folder`` and switched into place in one step by `finish`
+    (`cmhash_hf.file_utils.atomic_folder`): an earlier collection there stays as it was until then, and after any
+    failure. A folder that holds files but no collection is refused (the switch would replace them). The backend
+    tables are created now (``overwrite`` replaces existing ones).
 
     Args:
         folder: the collection folder to write.
@@ -130,7 +132,13 @@ class CollectionWriter:
         if not sides or any(side not in SIDES for side in sides):
             raise ValueError(f"sides must be a non-empty subset of {SIDES}, got {tuple(sides)!r}")
         self.folder = Path(folder)
-        self._switch = folder_switch(self.folder)
+        if self.folder.is_dir() and any(self.folder.iterdir()) and not (self.folder / COLLECTION_FILE).is_file():
+            names = sorted(p.name for p in self.folder.iterdir())
+            raise ValueError(
+                f"{self.folder} holds files that are not part of a collection ({', '.join(names[:5])}): a collection "
+                "replaces its whole folder, so give an empty folder or one written by `cmhash index`."
+            )
+        self._switch = atomic_folder(self.folder)
         self._scratch = self._switch.__enter__()
         self.bits = int(bits)
         if uri is None:
@@ -157,6 +165,7 @@ class CollectionWriter:
         self._sink = pa.OSFile(str(self._items_path), "wb")
         self._items = pa.ipc.new_file(self._sink, ITEMS_SCHEMA)
         self.count = 0
+        self._aborted = False
 
     def add(
         self,
@@ -168,7 +177,19 @@ class CollectionWriter:
         texts: Sequence[str | None] | None = None,
         labels: Sequence[Sequence[str]] | None = None,
     ) -> None:
-        """Append a batch of items: the codes of each side the collection has, and what is known of each item."""
+        """Append a batch of items: the codes of each side the collection has, and what is known of each item.
+
+        An error (bad input, a full disk, a backend failure) abandons the writer: the new folder is removed and a
+        collection already at ``folder`` stays as it was.
+        """
+        try:
+            with disk_errors(self.folder):
+                self._add(image_codes, text_codes, rows, paths, texts, labels)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _add(self, image_codes: Any, text_codes: Any, rows: Any, paths: Any, texts: Any, labels: Any) -> None:
         given = {"image": image_codes, "text": text_codes}
         counts = {side: len(given[side]) for side in self.indexes if given[side] is not None}
         missing = [side for side in self.indexes if given[side] is None]
@@ -197,30 +218,40 @@ class CollectionWriter:
 
     def finish(self) -> Path:
         """Save the backend tables, write ``collection.json`` and switch the folder into place; returns it."""
-        self._items.close()
-        self._sink.close()
-        first = next(iter(self.indexes.values()))
-        for index in self.indexes.values():
-            index.save()
-            index.close()
-        spec = {key: value for key, value in first.spec().items() if key not in ("uri", "table")}
-        header = {
-            "format": FORMAT_VERSION,
-            "bits": self.bits,
-            "num_items": self.count,
-            **self.info,
-            "index": {**spec, "uri": self.stored_uri, "tables": {side: ix.table for side, ix in self.indexes.items()}},
-        }
-        atomic_write_text(self._scratch / COLLECTION_FILE, json.dumps(header, indent=2, ensure_ascii=False))
+        try:
+            self._items.close()
+            self._sink.close()
+            first = next(iter(self.indexes.values()))
+            for index in self.indexes.values():
+                index.save()
+                index.close()
+            spec = {key: value for key, value in first.spec().items() if key not in ("uri", "table")}
+            header = {
+                "format": FORMAT_VERSION,
+                "bits": self.bits,
+                "num_items": self.count,
+                **self.info,
+                "index": {**spec, "uri": self.stored_uri, "tables": {side: ix.table for side, ix in self.indexes.items()}},
+            }
+            atomic_write_text(self._scratch / COLLECTION_FILE, json.dumps(header, indent=2, ensure_ascii=False))
+        except BaseException:
+            for index in self.indexes.values():
+                index.close()
+            if not self._switch.__exit__(*sys.exc_info()):  # removes the new folder; a full disk names the target
+                raise
         self._switch.__exit__(None, None, None)
         return self.folder
 
     def abort(self) -> None:
         """Stop writing and delete the new folder (the previous collection, if any, stays)."""
-        self._items.close()
-        self._sink.close()
-        for index in self.indexes.values():
-            index.close()
+        if self._aborted:
+            return
+        self._aborted = True
+        for closing in (self._items.close, self._sink.close, *(index.close for index in self.indexes.values())):
+            try:
+                closing()
+            except Exception:  # noqa: BLE001 - closing a half-written file on a full disk may fail again
+                pass
         try:
             self._switch.__exit__(RuntimeError, RuntimeError("aborted"), None)
         except RuntimeError:
