@@ -46,8 +46,10 @@ from transformers import AutoConfig, PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 
 from .configuration_utils import CrossModalHashConfig
+from .batch_encoding import encode_inputs
 from .encoders import build_encoder
 from .modeling_outputs import CrossModalHashOutput
+from .processing import CrossModalHashProcessor
 
 IMAGE_INPUT_NAMES = ("pixel_values", "image_features")
 TEXT_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids", "text_features")
@@ -331,6 +333,36 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
         picked = self._pick_inputs(TEXT_INPUT_NAMES, IMAGE_INPUT_NAMES + ("labels",), inputs, "encode_text")
         with self._evaluation_mode():
             return self.codes_from_embeds(self.get_text_features(**picked))
+
+    def encode(
+        self,
+        images: Any = None,
+        texts: Any = None,
+        *,
+        processor: Any = None,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        precision: str = "int8",
+    ) -> Any:
+        """Codes of lists of pictures (PIL images, arrays, file paths) and/or strings, in batches through the processor.
+
+        ``processor`` defaults to the one saved with the model (loaded once from ``name_or_path``). Returns int8
+        codes in {-1, +1}, or packed ``uint8`` rows with ``precision="ubinary"`` (``np.packbits(code > 0)``, most
+        significant bit first: the layout of sentence-transformers, FAISS, Milvus and pgvector); a pair when both
+        images and texts are given. See `cmhash_hf.batch_encoding.encode_inputs`.
+
+        Raises:
+            ValueError: no processor is given and the model was not loaded from a folder or Hub id that has one.
+        """
+        if processor is None:
+            processor = getattr(self, "_cmhash_processor", None)
+        if processor is None:
+            if not self.name_or_path:
+                raise ValueError("This model was not loaded from a folder or Hub id: pass processor=... to encode")
+            processor = CrossModalHashProcessor.from_pretrained(self.name_or_path)
+            self._cmhash_processor = processor
+        return encode_inputs(self, processor, images=images, texts=texts, batch_size=batch_size,
+                             show_progress_bar=show_progress_bar, precision=precision)
 
     # ----------------------------------------------------------------- forward
     def _check_labels(self, labels: torch.Tensor, batch_size: int | None) -> torch.Tensor:
