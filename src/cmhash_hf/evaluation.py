@@ -20,48 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .auto import CrossModalHashModel
-from .data import CrossModalDataset, SplitIndices, load_cross_modal_dataset
-from .data.splits import split_file_name
+from .data import CrossModalDataset, SplitIndices
 from .encoding import DatasetCodes, encode_dataset
 from .file_utils import atomic_write_text
 from .metrics import plot_pr_curve, plot_precision_at_k, retrieval_report
-from .modeling_utils import CrossModalHashPreTrainedModel
-from .processing import CrossModalHashProcessor
+from .runs import PR_CURVE_FILE, PRECISION_AT_K_FILE, RESULTS_FILE, LoadedRun, load_run, run_data
 
-RESULTS_FILE = "results.json"
-PR_CURVE_FILE = "pr_curve.png"
-PRECISION_AT_K_FILE = "precision_at_k.png"
 DIRECTIONS = {"i2t": "image→text", "t2i": "text→image"}
-TRAINING_ARGS_FILE = "training_args.json"
-
-
-@dataclass
-class LoadedRun:
-    """A trained model with its processor and the settings it was trained with (if recorded)."""
-
-    model: CrossModalHashPreTrainedModel
-    processor: CrossModalHashProcessor
-    training_args: dict[str, Any]
-
-
-def load_run(run_dir: str | Path) -> LoadedRun:
-    """Load model, processor and ``training_args.json`` (if any) from a run folder or a Hub id."""
-    model = CrossModalHashModel.from_pretrained(str(run_dir))
-    processor = CrossModalHashProcessor.from_pretrained(str(run_dir))
-    args_path = Path(run_dir) / TRAINING_ARGS_FILE
-    training_args = json.loads(args_path.read_text()) if args_path.is_file() else {}
-    return LoadedRun(model, processor, training_args)
-
-
-def resolve_split(run_dir: str | Path, data: CrossModalDataset, protocol: str, split_seed: int) -> SplitIndices:
-    """The split a run was trained on (saved in the run folder) when it fits ``data``, else the dataset's own."""
-    saved = Path(run_dir) / split_file_name(protocol, split_seed)
-    if saved.is_file():
-        split = SplitIndices.load(saved)
-        if split.num_items == len(data):
-            return split
-    return data.get_split(protocol, split_seed)
 
 
 def encode_split(run: LoadedRun, data: CrossModalDataset, split: SplitIndices, batch_size: int = 256) -> tuple[DatasetCodes, DatasetCodes]:
@@ -104,25 +69,19 @@ def evaluate_run(
 
     Queries and database come from the split protocol (default: the run's); the database is encoded by the
     model itself, and the checkpoint is the run's last epoch. With ``write``, ``results.json``, the PR curve
-    (``pr_curve.png``) and precision@k (``precision_at_k.png``) are written into the run folder, and its
-    model card (``README.md``) is rewritten with the new results.
+    (``pr_curve.png``) and precision@k (``precision_at_k.png``) are written into the run folder (``cmhash
+    evaluate`` then rewrites the model card with them: `cmhash_hf.hub.write_model_card`).
     """
     run = load_run(run_dir)
-    args = run.training_args
-    dataset = dataset or args.get("dataset")
-    if dataset is None:
-        raise ValueError(f"{run_dir} records no training dataset: pass --dataset.")
-    protocol = protocol or args.get("protocol", "classic")
-    split_seed = args.get("split_seed", 0) if split_seed is None else split_seed
-    dataset_kwargs = args.get("dataset_kwargs", {}) if dataset == args.get("dataset") else {}
-    data = load_cross_modal_dataset(dataset, **dataset_kwargs)
+    chosen = run_data(run_dir, run.training_args, dataset, protocol, split_seed)
+    dataset, protocol, split_seed, data = chosen.name, chosen.protocol, chosen.split_seed, chosen.data
     if not data.num_labels:
         raise ValueError(f"{dataset} has no labels: evaluation needs them (relevant = sharing a label); pass --dataset.")
     if data.num_labels != run.model.config.num_classes and run.model.config.num_classes:
         raise ValueError(
             f"{dataset} has {data.num_labels} labels but the model was trained on {run.model.config.num_classes}."
         )
-    split = resolve_split(run_dir, data, protocol, split_seed)
+    split = chosen.split
     query, database = encode_split(run, data, split, batch_size)
     results: dict[str, Any] = {
         "method": run.model.config.model_type,
@@ -142,9 +101,6 @@ def evaluate_run(
         plot_pr_curve(named, folder / PR_CURVE_FILE, title=title)
         plot_precision_at_k(named, folder / PRECISION_AT_K_FILE, title=title)
         atomic_write_text(folder / RESULTS_FILE, json.dumps(results, indent=2))
-        from .hub import write_model_card  # the card module reads this module's file names
-
-        write_model_card(folder, run.model.config, results=results)
     return results
 
 

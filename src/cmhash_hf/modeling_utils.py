@@ -37,8 +37,8 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -167,6 +167,11 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
             )
         return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
 
+    #: Set by `cmhash_hf.hub` when the package is imported (the model module knows nothing of the Hub): the model
+    #: card writer that `save_pretrained` calls, and the uploader of a folder that `push_to_hub` calls.
+    card_writer: ClassVar[Callable[..., Any] | None] = None
+    folder_pusher: ClassVar[Callable[..., Any] | None] = None
+
     def save_pretrained(self, save_directory: str | os.PathLike, is_main_process: bool = True, **kwargs: Any) -> None:
         """`PreTrainedModel.save_pretrained`, then the model card ``README.md`` (see `cmhash_hf.hub.model_card`).
 
@@ -179,12 +184,16 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
         super().save_pretrained(save_directory, is_main_process=is_main_process, **kwargs)
         if not is_main_process:
             return
-        from .hub import push_folder, write_model_card
-
-        write_model_card(save_directory, self.config)
+        if self.card_writer is not None:
+            self.card_writer(save_directory, self.config)
         if push:
-            push_folder(save_directory, hub_args["repo_id"] or Path(save_directory).name, private=hub_args["private"],
-                        token=kwargs.get("token"), commit_message=hub_args["commit_message"])
+            self._pusher()(save_directory, hub_args["repo_id"] or Path(save_directory).name, private=hub_args["private"],
+                           token=kwargs.get("token"), commit_message=hub_args["commit_message"])
+
+    def _pusher(self) -> Callable[..., Any]:
+        if self.folder_pusher is None:
+            raise RuntimeError("cmhash_hf.hub is not imported, so nothing can push: `import cmhash_hf` registers it")
+        return self.folder_pusher
 
     def push_to_hub(
         self,
@@ -206,15 +215,14 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
         Example:
             >>> model.push_to_hub("some-org/dcmh-shapes-32bit", processor=processor)  # doctest: +SKIP
         """
-        from .hub import push_folder
-
+        push = self._pusher()
         with tempfile.TemporaryDirectory() as folder:
             self.save_pretrained(folder)
             if processor is not None:
                 processor.save_pretrained(folder)
             index_dir = getattr(index, "folder", index)
-            return push_folder(folder, repo_id, private=private, token=token, index_dir=index_dir,
-                               commit_message=commit_message, results=results)
+            return push(folder, repo_id, private=private, token=token, index_dir=index_dir,
+                        commit_message=commit_message, results=results)
 
     # ----------------------------------------------------------------- continuous outputs
     def _tower_features(self, modality: str, **inputs: torch.Tensor | None) -> torch.Tensor:

@@ -36,15 +36,20 @@ from tqdm.auto import tqdm
 
 from ..data import CrossModalCollator, IndexedRows
 from ..file_utils import atomic_write_text
+from ..runs import (
+    CHECKPOINT_DIR,
+    LOG_FILE,
+    TRAIN_RESULTS_FILE,
+    TRAINER_STATE_FILE,
+    TRAINING_ARGS_FILE,
+    split_path,
+)
 from .arguments import HashTrainingArguments
 from .setup import PreparedRun, prepare_run
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_DIR = "checkpoints"
-TRAINER_STATE_FILE = "trainer_state.json"
-LOG_FILE = "train_log.jsonl"
-ARGS_FILE = "training_args.json"
+ARGS_FILE = TRAINING_ARGS_FILE
 
 
 class EpochShuffleSampler(Sampler[int]):
@@ -279,8 +284,8 @@ class HashTrainer:
         if self.accelerator.is_main_process:
             self.unwrapped.save_pretrained(self.output_dir)
             self.run.processor.save_pretrained(self.output_dir)
-            self.run.split.save(self.output_dir / "splits" / f"{self.args.protocol}-seed{self.args.split_seed}.json")
-            atomic_write_text(self.output_dir / "train_results.json", json.dumps(metrics, indent=2))
+            self.run.split.save(split_path(self.output_dir, self.args.protocol, self.args.split_seed))
+            atomic_write_text(self.output_dir / TRAIN_RESULTS_FILE, json.dumps(metrics, indent=2))
         return metrics
 
 
