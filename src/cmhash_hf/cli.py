@@ -282,10 +282,12 @@ def run_bench(ns: argparse.Namespace) -> None:
 
 
 def run_index(ns: argparse.Namespace) -> None:
+    from .file_utils import folder_lock
     from .hub import INDEX_FOLDER, DatabaseIndex
 
-    index = DatabaseIndex.from_run(ns.run_dir, ns.dataset, ns.split)
-    folder = index.save(ns.output or Path(ns.run_dir) / INDEX_FOLDER)
+    with folder_lock(ns.run_dir, "cmhash index"):  # not while the run trains or another index is written
+        index = DatabaseIndex.from_run(ns.run_dir, ns.dataset, ns.split)
+        folder = index.save(ns.output or Path(ns.run_dir) / INDEX_FOLDER)
     print(f"Indexed {index.num_database} items of {index.items['dataset']} ({ns.split}) at {index.bits} bits -> {folder}")
 
 
