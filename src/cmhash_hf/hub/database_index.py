@@ -171,8 +171,12 @@ class DatabaseIndex:
             if paths[name] is None:
                 where = f"{folder_or_repo}/{subfolder}".rstrip("/")
                 raise OSError(f"{where} holds no database index: {name} is missing (build one with `cmhash index`).")
-        items = json.loads(Path(paths[ITEMS_FILE]).read_text(encoding="utf-8"))
-        if items.get("format") != FORMAT_VERSION:
+        try:
+            items = json.loads(Path(paths[ITEMS_FILE]).read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ValueError(f"{paths[ITEMS_FILE]} is not valid JSON ({err}): the index is damaged; build it again "
+                             "with `cmhash index`.") from None
+        if not isinstance(items, dict) or items.get("format") != FORMAT_VERSION:
             raise ValueError(f"{paths[ITEMS_FILE]} is not a cmhash-hf index of format {FORMAT_VERSION}.")
         return cls(HammingIndex.load(paths[IMAGE_INDEX_FILE]), HammingIndex.load(paths[TEXT_INDEX_FILE]), items)
 
