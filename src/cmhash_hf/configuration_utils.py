@@ -121,7 +121,7 @@ class CrossModalHashConfig(PreTrainedConfig):
             >>> DCMHConfig.check_overrides({"gamma": "high"})
             Traceback (most recent call last):
             ...
-            TypeError: dcmh setting 'gamma' takes a float, got 'high' (str).
+            TypeError: dcmh setting 'gamma' expects float, got 'high' (str).
         """
         fields = cls.method_fields()
         for key, value in overrides.items():
@@ -135,7 +135,7 @@ class CrossModalHashConfig(PreTrainedConfig):
                 names = " or ".join("None" if t is type(None) else t.__name__ for t in expected if t is not int
                                     or float not in expected)
                 raise TypeError(
-                    f"{cls.model_type} setting {key!r} takes a {names}, got {value!r} ({type(value).__name__})."
+                    f"{cls.model_type} setting {key!r} expects {names}, got {value!r} ({type(value).__name__})."
                 )
 
     def require_non_negative(self, *names: str) -> None:

@@ -363,6 +363,7 @@ def folder_lock(folder: str | os.PathLike, command: str) -> Iterator[Path]:
         'cmhash train'
     """
     folder = Path(folder).resolve()
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_FILE
     if folder in _HELD_LOCKS:
@@ -410,6 +411,11 @@ def folder_lock(folder: str | os.PathLike, command: str) -> Iterator[Path]:
             handle.flush()
         _HELD_LOCKS[folder] = 1
         yield path
+    except BaseException:
+        if created and [p.name for p in folder.iterdir()] == [LOCK_FILE]:  # failed before writing: leave no trace
+            path.unlink()
+            folder.rmdir()
+        raise
     finally:
         _HELD_LOCKS.pop(folder, None)
         release()

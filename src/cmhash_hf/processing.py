@@ -132,8 +132,6 @@ def _read_json(path: str | os.PathLike) -> Any:
 def _damaged_files(source: str, what: str) -> Any:
     try:
         yield
-    except OSError:
-        raise
     except Exception as err:  # tokenizers / image processors raise assorted errors on a damaged file
         detail = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise OSError(f"The {what} of {source} cannot be read ({detail}): a file is damaged; save the processor "

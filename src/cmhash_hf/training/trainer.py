@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate import Accelerator, DistributedDataParallelKwargs
+from accelerate import Accelerator, DistributedDataParallelKwargs, PartialState
 from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
@@ -353,5 +353,10 @@ class HashTrainer:
 
 
 def train(args: HashTrainingArguments) -> dict[str, Any]:
-    """Prepare and train a run; the model and processor end up in ``args.output_dir``."""
-    return HashTrainer(args, prepare_run(args)).train()
+    """Prepare and train a run; the model and processor end up in ``args.output_dir``.
+
+    The run folder is locked before anything is loaded, so a second writer stops at once.
+    """
+    main = PartialState().is_main_process
+    with folder_lock(args.output_dir, "cmhash train") if main else contextlib.nullcontext():
+        return HashTrainer(args, prepare_run(args)).train()
