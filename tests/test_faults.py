@@ -26,7 +26,7 @@ import pytest
 from cmhash_hf import CrossModalHashModel
 from cmhash_hf.cli import main
 from cmhash_hf.file_utils import CHECKSUM_FILE, LOCK_FILE, atomic_folder, atomic_write_text, folder_lock, staged_files
-from cmhash_hf.hub import DatabaseIndex
+from cmhash_hf.retrieval.collection import Collection, CollectionWriter
 from cmhash_hf.training.trainer import HashTrainer
 
 
@@ -66,13 +66,6 @@ class FullDisk:
 
         self.monkeypatch.setattr(os, "fdopen", lambda fd, *a, **k: NoSpace(real_fdopen(fd, *a, **k)))
 
-    def free(self) -> None:
-        """Writes succeed again."""
-        if self.mounted:
-            (self.folder / ".filler").unlink()
-        else:
-            self.monkeypatch.undo()
-
 
 @pytest.fixture(params=["tmpfs", "injected"])
 def full_disk(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -80,7 +73,7 @@ def full_disk(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytes
     folder = tmp_path / f"disk-{uuid.uuid4().hex[:8]}"
     folder.mkdir()
     mounted = request.param == "tmpfs" and shutil.which("mount") is not None and subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(folder)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True
     ).returncode == 0
     try:
         yield FullDisk(folder, mounted, monkeypatch)
@@ -94,16 +87,29 @@ def disk_full_message(path: Path) -> str:
             "(the files that were there before this write are unchanged).")
 
 
-def small_index(seed: int, n: int = 6, bits: int = 16) -> DatabaseIndex:
-    rng = np.random.default_rng(seed)
-    image, text = (np.where(rng.random((n, bits)) < 0.5, -1, 1) for _ in range(2))
-    return DatabaseIndex.from_codes(image, text, rows=list(range(seed, seed + n)), texts=[f"item {i}" for i in range(n)],
-                                    labels=[["a"]] * n, dataset="builtin:shapes")
+class SmallIndex:
+    """A small collection's content, written with `save` into a folder by `CollectionWriter`."""
+
+    def __init__(self, seed: int, n: int = 6, bits: int = 16) -> None:
+        rng = np.random.default_rng(seed)
+        self.bits = bits
+        self.image, self.text = (np.where(rng.random((n, bits)) < 0.5, -1, 1).astype(np.int8) for _ in range(2))
+        self.rows, self.texts = list(range(seed, seed + n)), [f"item {i}" for i in range(n)]
+
+    def save(self, folder: Path) -> Path:
+        writer = CollectionWriter(folder, self.bits, info={"dataset": "builtin:shapes"})
+        writer.add(self.image, self.text, rows=self.rows, texts=self.texts, labels=[["a"]] * len(self.rows))
+        return writer.finish()
 
 
-def same_index(a: DatabaseIndex, b: DatabaseIndex) -> bool:
-    return (a.items == b.items and np.array_equal(a.image_index.packed_codes(), b.image_index.packed_codes())
-            and np.array_equal(a.text_index.packed_codes(), b.text_index.packed_codes()))
+def small_index(seed: int, n: int = 6, bits: int = 16) -> SmallIndex:
+    return SmallIndex(seed, n, bits)
+
+
+def same_index(a: Collection, b: SmallIndex) -> bool:
+    return (a.items.column("row").to_pylist() == b.rows and a.items.column("text").to_pylist() == b.texts
+            and np.array_equal(a.indexes["image"].packed_codes(), np.packbits(b.image > 0, axis=1))
+            and np.array_equal(a.indexes["text"].packed_codes(), np.packbits(b.text > 0, axis=1)))
 
 
 # ---------------------------------------------------------------------------------------------- point 1
@@ -117,7 +123,7 @@ def test_a_full_disk_while_indexing_leaves_the_old_index_as_it_was(full_disk: Fu
         small_index(100, n=9).save(folder)
     assert str(caught.value) == disk_full_message(folder)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
-    assert same_index(DatabaseIndex.load(folder), old)
+    assert same_index(Collection.load(folder), old)
     assert sorted(p.name for p in full_disk.folder.iterdir() if p.name != ".filler") == ["index"]  # no staging left
 
 
@@ -142,10 +148,10 @@ def test_an_error_after_the_first_index_file_changes_nothing(tmp_path: Path, mon
     with pytest.raises(OSError, match="Input/output error"):
         new.save(folder)
     assert calls == ["image_codes.cmhash", "text_codes.cmhash"]
-    assert same_index(DatabaseIndex.load(folder), old)
+    assert same_index(Collection.load(folder), old)
     monkeypatch.setattr(HammingIndex, "save", real_save)
     new.save(folder)
-    assert same_index(DatabaseIndex.load(folder), new)
+    assert same_index(Collection.load(folder), new)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
 
 
@@ -154,7 +160,7 @@ def test_an_index_is_not_saved_over_a_folder_holding_other_files(tmp_path: Path)
     with pytest.raises(ValueError) as caught:
         small_index(0).save(tmp_path)
     assert str(caught.value) == (
-        f"{tmp_path} holds files that are not part of an index (notes.txt): an index replaces its whole folder, "
+        f"{tmp_path} holds files that are not part of a collection (notes.txt): a collection replaces its whole folder, "
         "so give an empty folder or one written by `cmhash index`."
     )
     assert (tmp_path / "notes.txt").read_text() == "mine"
@@ -365,13 +371,13 @@ def test_a_damaged_split_file_is_named(run_copy: Path, capsys: pytest.CaptureFix
     assert cli_error(["evaluate", str(run_copy)], capsys).startswith(f"Split file {split} is not valid JSON: ")
 
 
-@pytest.mark.parametrize("name", ["image_codes.cmhash", "text_codes.cmhash", "items.json"])
+@pytest.mark.parametrize("name", ["image_codes.cmhash", "text_codes.cmhash", "items.arrow", "collection.json"])
 def test_damaged_index_files_are_named(tmp_path: Path, name: str) -> None:
     folder = small_index(0).save(tmp_path / "index")
     data = (folder / name).read_bytes()
     (folder / name).write_bytes(data[: len(data) - 5])
     with pytest.raises(ValueError) as caught:
-        DatabaseIndex.load(folder)
+        Collection.load(folder)
     assert str(caught.value).startswith(str(folder / name))
 
 
@@ -454,8 +460,9 @@ def test_a_killed_index_leaves_the_old_index_and_the_next_one_cleans_up(run_copy
     )
     assert child.wait() == -signal.SIGKILL
     staging = [p.name for p in run_copy.glob(".index.*.new")]
-    assert len(staging) == 1 and sorted(os.listdir(run_copy / staging[0])) == ["image_codes.cmhash"]
-    assert same_index(DatabaseIndex.load(folder), old)
+    assert len(staging) == 1 and "image_codes.cmhash" in os.listdir(run_copy / staging[0])
+    assert "text_codes.cmhash" not in os.listdir(run_copy / staging[0])
+    assert same_index(Collection.load(folder), old)
     assert main(["index", str(run_copy), "--split", "query"]) == 0
-    assert DatabaseIndex.load(folder).num_database == 400
+    assert len(Collection.load(folder)) == 400
     assert list(run_copy.glob(".index.*")) == []
