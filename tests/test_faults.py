@@ -66,6 +66,13 @@ class FullDisk:
 
         self.monkeypatch.setattr(os, "fdopen", lambda fd, *a, **k: NoSpace(real_fdopen(fd, *a, **k)))
 
+    def free(self) -> None:
+        """Writes succeed again."""
+        if self.mounted:
+            (self.folder / ".filler").unlink()
+        else:
+            self.monkeypatch.undo()
+
 
 @pytest.fixture(params=["tmpfs", "injected"])
 def full_disk(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -73,7 +80,7 @@ def full_disk(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytes
     folder = tmp_path / f"disk-{uuid.uuid4().hex[:8]}"
     folder.mkdir()
     mounted = request.param == "tmpfs" and shutil.which("mount") is not None and subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(folder)], capture_output=True
     ).returncode == 0
     try:
         yield FullDisk(folder, mounted, monkeypatch)
