@@ -13,6 +13,7 @@ Bad input ends with one line ``cmhash: error: ...`` and exit status 2, never a t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -251,11 +252,14 @@ def run_train(ns: argparse.Namespace) -> None:
 def run_evaluate(ns: argparse.Namespace) -> None:
     from .evaluation import evaluate_run, format_results
 
-    results = evaluate_run(ns.run_dir, ns.dataset, ns.protocol, ns.split_seed, ns.batch_size, tuple(ns.top_k))
-    if Path(ns.run_dir).is_dir():
-        from .hub import write_model_card
+    from .file_utils import folder_lock
+    from .hub import write_model_card
 
-        write_model_card(ns.run_dir, results=results)
+    local = Path(ns.run_dir).is_dir()
+    with folder_lock(ns.run_dir, "cmhash evaluate") if local else contextlib.nullcontext():
+        results = evaluate_run(ns.run_dir, ns.dataset, ns.protocol, ns.split_seed, ns.batch_size, tuple(ns.top_k))
+        if local:
+            write_model_card(ns.run_dir, results=results)  # the card shows the new results
     print(format_results(results))
     print(f"Wrote results.json, pr_curve.png and precision_at_k.png in {ns.run_dir}")
 
@@ -343,13 +347,15 @@ def run_bench(ns: argparse.Namespace) -> None:
 def run_index(ns: argparse.Namespace) -> None:
     import dataclasses
 
-    from .indexing import IndexArguments, run_index as index
+    from .file_utils import folder_lock
+    from .indexing import IndexArguments, process_state, run_index as index
 
     args = IndexArguments(**{f.name: getattr(ns, f.name) for f in dataclasses.fields(IndexArguments) if hasattr(ns, f.name)})
-    from accelerate import PartialState
-
-    report = index(args)
-    if not PartialState().is_main_process:  # under accelerate launch / torchrun, report once
+    main = process_state().is_main_process and Path(ns.run_dir).is_dir()
+    # not while the run trains or another index is written there (the main process holds the lock for all)
+    with folder_lock(ns.run_dir, "cmhash index") if main else contextlib.nullcontext():
+        report = index(args)
+    if not process_state().is_main_process:  # under accelerate launch / torchrun, report once
         return
     info = json.loads((report.folder / "collection.json").read_text())
     what = args.images or args.texts or f"{info.get('dataset')} ({info.get('split')})"

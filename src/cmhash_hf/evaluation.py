@@ -22,7 +22,7 @@ from typing import Any
 
 from .data import CrossModalDataset, SplitIndices
 from .encoding import DatasetCodes, encode_dataset
-from .file_utils import atomic_write_text
+from .file_utils import atomic_write_text, folder_lock, staged_files
 from .metrics import plot_pr_curve, plot_precision_at_k, retrieval_report
 from .runs import PR_CURVE_FILE, PRECISION_AT_K_FILE, RESULTS_FILE, LoadedRun, load_run, run_data
 
@@ -70,8 +70,17 @@ def evaluate_run(
     Queries and database come from the split protocol (default: the run's); the database is encoded by the
     model itself, and the checkpoint is the run's last epoch. With ``write``, ``results.json``, the PR curve
     (``pr_curve.png``) and precision@k (``precision_at_k.png``) are written into the run folder (``cmhash
-    evaluate`` then rewrites the model card with them: `cmhash_hf.hub.write_model_card`).
+    evaluate`` then rewrites the model card with them: `cmhash_hf.hub.write_model_card`). Those files are
+    switched in together, and the run folder is locked meanwhile (a second writer stops at once).
     """
+    if write and Path(run_dir).is_dir():
+        with folder_lock(run_dir, "cmhash evaluate"):
+            return _evaluate_run(run_dir, dataset, protocol, split_seed, batch_size, top_k, write)
+    return _evaluate_run(run_dir, dataset, protocol, split_seed, batch_size, top_k, write)
+
+
+def _evaluate_run(run_dir: str | Path, dataset: str | None, protocol: str | None, split_seed: int | None,
+                  batch_size: int, top_k: tuple[int, ...], write: bool) -> dict[str, Any]:
     run = load_run(run_dir)
     chosen = run_data(run_dir, run.training_args, dataset, protocol, split_seed)
     dataset, protocol, split_seed, data = chosen.name, chosen.protocol, chosen.split_seed, chosen.data
@@ -98,9 +107,10 @@ def evaluate_run(
         folder = Path(run_dir)
         named = {DIRECTIONS[d]: report for d, report in results["reports"].items()}
         title = f"{results['method']} · {results['bits']} bits · {dataset}"
-        plot_pr_curve(named, folder / PR_CURVE_FILE, title=title)
-        plot_precision_at_k(named, folder / PRECISION_AT_K_FILE, title=title)
-        atomic_write_text(folder / RESULTS_FILE, json.dumps(results, indent=2))
+        with staged_files(folder) as staging:
+            plot_pr_curve(named, staging / PR_CURVE_FILE, title=title)
+            plot_precision_at_k(named, staging / PRECISION_AT_K_FILE, title=title)
+            atomic_write_text(staging / RESULTS_FILE, json.dumps(results, indent=2))
     return results
 
 

@@ -81,6 +81,7 @@ __all__ = [
     "build_collection",
     "index_run",
     "open_source",
+    "process_state",
 ]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
@@ -295,6 +296,15 @@ def open_source(
     return DatasetSplitSource(chosen.data, rows, info)
 
 
+def process_state() -> PartialState:
+    """This process's place among the processes of an ``accelerate launch`` / ``torchrun``.
+
+    ``ACCELERATE_USE_CPU`` is read as `accelerate.Accelerator` reads it: without it, the first `PartialState` of a
+    CPU-only ``torchrun`` decides on a single process, and every process would think it is the main one.
+    """
+    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+
+
 # ---------------------------------------------------------------------------------------------- encoding
 class _ShardItems(Dataset):
     """Items ``start .. stop`` of a sized source, pictures opened (in DataLoader workers when there are any)."""
@@ -446,7 +456,7 @@ def build_collection(
         raise ValueError(f"num_workers must be a non-negative integer, got {num_workers!r}")
     output = Path(output)
     bits = int(model.config.hash_bits)
-    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))  # as Accelerator reads it
+    state = process_state()
     shards = output.parent / f".{output.name}.shards"
     manifest = {"source": source.fingerprint(), "sides": list(source.sides), "bits": bits, "shard_size": shard_size,
                 "model": getattr(model, "name_or_path", "") or "", "method": model.config.model_type,

@@ -67,8 +67,29 @@ class LoadedRun:
     training_args: dict[str, Any]
 
 
+def check_training_finished(run_dir: str | os.PathLike) -> None:
+    """Refuse a run folder whose training started (``training_args.json``) but never finished (no
+    ``train_results.json``, which training writes last, with the model).
+
+    Raises:
+        ValueError: naming the folder and suggesting ``--resume``.
+    """
+    folder = Path(run_dir)
+    if (folder / TRAINING_ARGS_FILE).is_file() and not (folder / TRAIN_RESULTS_FILE).is_file():
+        raise ValueError(
+            f"The training of {folder} never finished (it has no {TRAIN_RESULTS_FILE}): continue it with "
+            f"`cmhash train --resume --output-dir {folder} ...` (same settings as its training_args.json), "
+            "then evaluate it."
+        )
+
+
 def load_run(run_dir: str | os.PathLike) -> LoadedRun:
-    """Load model, processor and ``training_args.json`` (if any) from a run folder or a Hub id."""
+    """Load model, processor and ``training_args.json`` (if any) from a run folder or a Hub id.
+
+    Raises:
+        ValueError: the folder is a run whose training never finished (see `check_training_finished`).
+    """
+    check_training_finished(run_dir)
     model = CrossModalHashModel.from_pretrained(str(run_dir))
     processor = CrossModalHashProcessor.from_pretrained(str(run_dir))
     return LoadedRun(model, processor, read_training_args(run_dir))
