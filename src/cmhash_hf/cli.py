@@ -101,6 +101,11 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split-seed", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--top-k", type=int, nargs="*", default=[], help="also report mAP@k for these k (e.g. 50 100)")
+    p.add_argument("--labels", nargs="+", action="append", default=[], metavar="NAME",
+                   help="also score with relevance restricted to these labels (queries with none of them are left "
+                        "out and counted); repeat the option for several subsets")
+    p.add_argument("--per-label", action="store_true",
+                   help="also score each label on its own, both directions, beside chance (table + per_label_map.png)")
 
 
 def _add_search(sub: argparse._SubParsersAction) -> None:
@@ -219,9 +224,11 @@ def run_train(ns: argparse.Namespace) -> None:
 def run_evaluate(ns: argparse.Namespace) -> None:
     from .evaluation import evaluate_run, format_results
 
-    results = evaluate_run(ns.run_dir, ns.dataset, ns.protocol, ns.split_seed, ns.batch_size, tuple(ns.top_k))
+    results = evaluate_run(ns.run_dir, ns.dataset, ns.protocol, ns.split_seed, ns.batch_size, tuple(ns.top_k),
+                           labels=ns.labels, per_label=ns.per_label)
     print(format_results(results))
-    print(f"Wrote results.json, pr_curve.png and precision_at_k.png in {ns.run_dir}")
+    plots = "pr_curve.png, precision_at_k.png" + (" and per_label_map.png" if ns.per_label else "")
+    print(f"Wrote results.json, {plots} in {ns.run_dir}")
 
 
 def run_search(ns: argparse.Namespace) -> None:
