@@ -23,6 +23,7 @@ from typing import Any
 from . import list_methods
 from .encoders.presets import PRESETS
 from .feature_transforms import FEATURE_TRANSFORMS
+from .training.augmentation import IMAGE_AUGMENTATIONS
 
 
 def _parse_value(text: str) -> Any:
@@ -85,6 +86,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-items", type=int, default=None, help="size of a builtin: dataset")
     _add_feature_options(p)
     p.add_argument("--save-total-limit", type=int, default=None, help="keep only the newest N epoch checkpoints")
+    p.add_argument("--image-augmentation", default="none", choices=IMAGE_AUGMENTATIONS,
+                   help="dihedral: rotate each training picture by a multiple of 90 degrees and maybe mirror it")
     p.add_argument("--set", dest="method_kwargs", action="append", metavar="KEY=VALUE",
                    help="override a field of the method's config (repeatable), e.g. --set gamma=0.5")
     p.add_argument("--num-workers", type=int, default=0)
@@ -212,6 +215,7 @@ def run_train(ns: argparse.Namespace) -> None:
         method_kwargs=_key_values(ns.method_kwargs, "--set"),
         num_workers=ns.num_workers,
         save_total_limit=ns.save_total_limit,
+        image_augmentation=ns.image_augmentation,
         **_feature_kwargs(ns),
     )
     metrics = train(args)
