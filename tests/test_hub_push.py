@@ -18,7 +18,7 @@ from cmhash_hf import indexing
 
 from hub_runs import copy_of_shared_run
 
-MODEL_FILES = {"config.json", "model.safetensors"}
+MODEL_FILES = {"config.json", "model.safetensors", "checksums.json"}  # checksums.json: the weights digest
 PROCESSOR_FILES = {"cmhash_processor.json", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"}
 RUN_FILES = {"README.md", "training_args.json", "train_results.json", "splits/classic-seed0.json"}
 INDEX_FILES = {"index/image_codes.cmhash", "index/text_codes.cmhash", "index/items.arrow", "index/collection.json"}

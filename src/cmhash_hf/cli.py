@@ -343,13 +343,16 @@ def run_bench(ns: argparse.Namespace) -> None:
 
 
 def run_index(ns: argparse.Namespace) -> None:
+    from .file_utils import folder_lock
     from .hub import INDEX_FOLDER
     from .indexing import index_run
     from .retrieval.collection import Collection
 
-    folder = index_run(ns.run_dir, ns.output or Path(ns.run_dir) / INDEX_FOLDER, dataset=ns.dataset, split=ns.split,
-                       backend=ns.backend, uri=ns.uri, kind=ns.kind, options=_key_values(ns.backend_options, "--option"),
-                       table_prefix=ns.table_prefix, overwrite=ns.overwrite, batch_size=ns.batch_size)
+    with folder_lock(ns.run_dir, "cmhash index"):  # not while the run trains or another index is written there
+        folder = index_run(ns.run_dir, ns.output or Path(ns.run_dir) / INDEX_FOLDER, dataset=ns.dataset,
+                           split=ns.split, backend=ns.backend, uri=ns.uri, kind=ns.kind,
+                           options=_key_values(ns.backend_options, "--option"), table_prefix=ns.table_prefix,
+                           overwrite=ns.overwrite, batch_size=ns.batch_size)
     collection = Collection.load(folder)
     info = collection.info
     print(f"Indexed {len(collection)} items of {info.get('dataset')} ({info.get('split')}) at {collection.bits} bits "

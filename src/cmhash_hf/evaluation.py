@@ -31,7 +31,7 @@ from .auto import CrossModalHashModel
 from .data import CrossModalDataset, SplitIndices, load_cross_modal_dataset
 from .data.splits import split_file_name
 from .encoding import DatasetCodes, encode_dataset
-from .file_utils import atomic_write_text
+from .file_utils import atomic_write_text, folder_lock, staged_files
 from .metrics import (
     label_subset_report,
     per_label_map,
@@ -49,6 +49,7 @@ PRECISION_AT_K_FILE = "precision_at_k.png"
 PER_LABEL_MAP_FILE = "per_label_map.png"
 DIRECTIONS = {"i2t": "image→text", "t2i": "text→image"}
 TRAINING_ARGS_FILE = "training_args.json"
+TRAIN_RESULTS_FILE = "train_results.json"
 
 
 @dataclass
@@ -60,8 +61,29 @@ class LoadedRun:
     training_args: dict[str, Any]
 
 
+def check_training_finished(run_dir: str | Path) -> None:
+    """Refuse a run folder whose training started (``training_args.json``) but never finished (no
+    ``train_results.json``, which training writes last, with the model).
+
+    Raises:
+        ValueError: naming the folder and suggesting ``--resume``.
+    """
+    folder = Path(run_dir)
+    if (folder / TRAINING_ARGS_FILE).is_file() and not (folder / TRAIN_RESULTS_FILE).is_file():
+        raise ValueError(
+            f"The training of {folder} never finished (it has no {TRAIN_RESULTS_FILE}): continue it with "
+            f"`cmhash train --resume --output-dir {folder} ...` (same settings as its training_args.json), "
+            "then evaluate it."
+        )
+
+
 def load_run(run_dir: str | Path) -> LoadedRun:
-    """Load model, processor and ``training_args.json`` (if any) from a run folder or a Hub id."""
+    """Load model, processor and ``training_args.json`` (if any) from a run folder or a Hub id.
+
+    Raises:
+        ValueError: the folder is a run whose training never finished (see `check_training_finished`).
+    """
+    check_training_finished(run_dir)
     model = CrossModalHashModel.from_pretrained(str(run_dir))
     processor = CrossModalHashProcessor.from_pretrained(str(run_dir))
     args_path = Path(run_dir) / TRAINING_ARGS_FILE
@@ -181,8 +203,18 @@ def evaluate_run(
     Queries and database come from the split protocol (default: the run's); the database is encoded by the
     model itself, and the checkpoint is the run's last epoch. With ``write``, ``results.json``, the PR curve
     (``pr_curve.png``) and precision@k (``precision_at_k.png``) are written into the run folder, and its
-    model card (``README.md``) is rewritten with the new results.
+    model card (``README.md``) is rewritten with the new results. Those files are switched in together, and
+    the run folder is locked meanwhile (a second writer stops at once).
     """
+    if write and Path(run_dir).is_dir():
+        with folder_lock(run_dir, "cmhash evaluate"):
+            return _evaluate_run(run_dir, dataset, protocol, split_seed, batch_size, top_k, write, labels, per_label)
+    return _evaluate_run(run_dir, dataset, protocol, split_seed, batch_size, top_k, write, labels, per_label)
+
+
+def _evaluate_run(run_dir: str | Path, dataset: str | None, protocol: str | None, split_seed: int | None,
+                  batch_size: int, top_k: tuple[int, ...], write: bool, labels: Sequence[Sequence[str]] = (),
+                  per_label: bool = False) -> dict[str, Any]:
     run = load_run(run_dir)
     args = run.training_args
     dataset = dataset or args.get("dataset")
@@ -220,15 +252,16 @@ def evaluate_run(
         folder = Path(run_dir)
         named = {DIRECTIONS[d]: report for d, report in results["reports"].items()}
         title = f"{results['method']} · {results['bits']} bits · {dataset}"
-        plot_pr_curve(named, folder / PR_CURVE_FILE, title=title)
-        plot_precision_at_k(named, folder / PRECISION_AT_K_FILE, title=title)
-        if per_label:
-            scores = results["per_label"]
-            nan = float("nan")
-            maps = {DIRECTIONS[d]: [nan if v is None else v for v in scores[f"map_{d}"]] for d in DIRECTIONS}
-            chance = [nan if v is None else v for v in scores["chance"]]
-            plot_per_label_map(scores["labels"], maps, chance, folder / PER_LABEL_MAP_FILE, title=title)
-        atomic_write_text(folder / RESULTS_FILE, json.dumps(results, indent=2))
+        with staged_files(folder) as staging:
+            plot_pr_curve(named, staging / PR_CURVE_FILE, title=title)
+            plot_precision_at_k(named, staging / PRECISION_AT_K_FILE, title=title)
+            if per_label:
+                scores = results["per_label"]
+                nan = float("nan")
+                maps = {DIRECTIONS[d]: [nan if v is None else v for v in scores[f"map_{d}"]] for d in DIRECTIONS}
+                chance = [nan if v is None else v for v in scores["chance"]]
+                plot_per_label_map(scores["labels"], maps, chance, staging / PER_LABEL_MAP_FILE, title=title)
+            atomic_write_text(staging / RESULTS_FILE, json.dumps(results, indent=2))
         from .hub import write_model_card  # the card module reads this module's file names
 
         write_model_card(folder, run.model.config, results=results)

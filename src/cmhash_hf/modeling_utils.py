@@ -34,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -41,11 +42,20 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 from transformers import AutoConfig, PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
+from transformers.utils import cached_file
 
 from .configuration_utils import CrossModalHashConfig
+from .file_utils import (
+    CHECKSUM_FILE,
+    read_checksum_manifest,
+    staged_files,
+    verify_checksum_manifest,
+    write_checksum_manifest,
+)
 from .encoders import build_encoder
 from .modeling_outputs import CrossModalHashOutput
 
@@ -80,6 +90,17 @@ def load_hash_config(pretrained_model_name_or_path: str, **hub_kwargs: Any) -> C
     if folder.is_dir() and not (folder / "config.json").is_file():
         raise no_checkpoint
     try:
+        config_path = cached_file(str(pretrained_model_name_or_path), "config.json", **hub_kwargs)
+    except OSError:
+        raise no_checkpoint from None
+    try:
+        json.loads(Path(config_path).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise OSError(
+            f"{config_path} is not valid JSON ({err}): the config file is damaged; save the model again or restore "
+            "the file."
+        ) from None
+    try:
         config = AutoConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
     except ValueError as err:
         raise ValueError(
@@ -93,6 +114,51 @@ def load_hash_config(pretrained_model_name_or_path: str, **hub_kwargs: Any) -> C
             "hashing model."
         )
     return config
+
+
+def _weight_names(folder: str | os.PathLike) -> str:
+    names = sorted(p.name for p in Path(folder).glob("*.safetensors")) if Path(folder).is_dir() else []
+    return ", ".join(names) or "model.safetensors"
+
+
+def save_model_files(save: Any, save_directory: str | os.PathLike, **kwargs: Any) -> None:
+    """Run ``save`` (a `save_pretrained`) into a staging folder and switch its files into ``save_directory``
+    together (`cmhash_hf.file_utils.staged_files`), with ``checksums.json`` recording each weights file.
+
+    A failure part-way (disk full) leaves the files already in ``save_directory`` as they were; weights files
+    of an earlier save that this one did not write (other shards) are removed.
+    """
+    folder = Path(save_directory)
+    with staged_files(folder) as staging:
+        save(staging, **kwargs)
+        (staging / "README.md").unlink(missing_ok=True)  # the card is written afterwards, from the final folder
+        weights = [p.name for p in staging.iterdir() if p.name.endswith((".safetensors", ".safetensors.index.json"))]
+        write_checksum_manifest(staging, weights)
+    for old in folder.glob("model*.safetensors*"):
+        if old.name not in weights:
+            old.unlink()
+
+
+def verify_weights(pretrained_model_name_or_path: str, **hub_kwargs: Any) -> None:
+    """Check the weights files of a checkpoint against its ``checksums.json`` when it has one.
+
+    Raises:
+        OSError: a weights file differs from the checksum recorded when it was saved (it names the file).
+    """
+    manifest = cached_file(pretrained_model_name_or_path, CHECKSUM_FILE, _raise_exceptions_for_missing_entries=False,
+                           _raise_exceptions_for_connection_errors=False, **hub_kwargs)
+    if manifest is None:  # saved before checksums were recorded, or elsewhere: nothing to check
+        return
+    paths = {}
+    for name in read_checksum_manifest(manifest):
+        try:
+            paths[name] = cached_file(pretrained_model_name_or_path, name, **hub_kwargs)
+        except OSError:
+            raise OSError(
+                f"{pretrained_model_name_or_path} lists {name} in {CHECKSUM_FILE} but the file is missing: the "
+                "checkpoint is incomplete; save or download it again."
+            ) from None
+    verify_checksum_manifest(Path(manifest).parent, manifest_path=manifest, paths=paths)
 
 
 class HashLayer(nn.Module):
@@ -163,7 +229,15 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
                 f"{pretrained_model_name_or_path} holds a {config.model_type!r} checkpoint, not a {expected!r} one; "
                 "load it with CrossModalHashModel.from_pretrained(...) to get the right class."
             )
-        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        hub_kwargs = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
+        verify_weights(str(pretrained_model_name_or_path), **hub_kwargs)
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        except SafetensorError as err:
+            raise OSError(
+                f"The weights file of {pretrained_model_name_or_path} ({_weight_names(pretrained_model_name_or_path)}) "
+                f"cannot be read: {err}. It is truncated or damaged; save the model again or download it again."
+            ) from None
 
     def save_pretrained(self, save_directory: str | os.PathLike, is_main_process: bool = True, **kwargs: Any) -> None:
         """`PreTrainedModel.save_pretrained`, then the model card ``README.md`` (see `cmhash_hf.hub.model_card`).
@@ -174,9 +248,10 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
         """
         push = kwargs.pop("push_to_hub", False)
         hub_args = {name: kwargs.pop(name, None) for name in ("repo_id", "private", "commit_message")}
-        super().save_pretrained(save_directory, is_main_process=is_main_process, **kwargs)
         if not is_main_process:
+            super().save_pretrained(save_directory, is_main_process=False, **kwargs)
             return
+        save_model_files(super().save_pretrained, save_directory, **kwargs)
         from .hub import push_folder, write_model_card
 
         write_model_card(save_directory, self.config)
