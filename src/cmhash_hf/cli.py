@@ -24,6 +24,7 @@ from typing import Any
 from . import list_methods
 from .encoders.presets import PRESETS
 from .feature_transforms import FEATURE_TRANSFORMS
+from .training.augmentation import IMAGE_AUGMENTATIONS
 
 
 def _parse_value(text: str) -> Any:
@@ -86,6 +87,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-items", type=int, default=None, help="size of a builtin: dataset")
     _add_feature_options(p)
     p.add_argument("--save-total-limit", type=int, default=None, help="keep only the newest N epoch checkpoints")
+    p.add_argument("--image-augmentation", default="none", choices=IMAGE_AUGMENTATIONS,
+                   help="dihedral: rotate each training picture by a multiple of 90 degrees and maybe mirror it")
     p.add_argument("--set", dest="method_kwargs", action="append", metavar="KEY=VALUE",
                    help="override a field of the method's config (repeatable), e.g. --set gamma=0.5")
     p.add_argument("--num-workers", type=int, default=0)
@@ -102,6 +105,11 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split-seed", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--top-k", type=int, nargs="*", default=[], help="also report mAP@k for these k (e.g. 50 100)")
+    p.add_argument("--labels", nargs="+", action="append", default=[], metavar="NAME",
+                   help="also score with relevance restricted to these labels (queries with none of them are left "
+                        "out and counted); repeat the option for several subsets")
+    p.add_argument("--per-label", action="store_true",
+                   help="also score each label on its own, both directions, beside chance (table + per_label_map.png)")
 
 
 def add_dataclass_arguments(parser: argparse.ArgumentParser, settings: type) -> None:
@@ -240,6 +248,7 @@ def run_train(ns: argparse.Namespace) -> None:
         method_kwargs=_key_values(ns.method_kwargs, "--set"),
         num_workers=ns.num_workers,
         save_total_limit=ns.save_total_limit,
+        image_augmentation=ns.image_augmentation,
         **_feature_kwargs(ns),
     )
     metrics = train(args)
@@ -257,11 +266,13 @@ def run_evaluate(ns: argparse.Namespace) -> None:
 
     local = Path(ns.run_dir).is_dir()
     with folder_lock(ns.run_dir, "cmhash evaluate") if local else contextlib.nullcontext():
-        results = evaluate_run(ns.run_dir, ns.dataset, ns.protocol, ns.split_seed, ns.batch_size, tuple(ns.top_k))
+        results = evaluate_run(ns.run_dir, ns.dataset, ns.protocol, ns.split_seed, ns.batch_size, tuple(ns.top_k),
+                               labels=ns.labels, per_label=ns.per_label)
         if local:
             write_model_card(ns.run_dir, results=results)  # the card shows the new results
     print(format_results(results))
-    print(f"Wrote results.json, pr_curve.png and precision_at_k.png in {ns.run_dir}")
+    plots = "pr_curve.png, precision_at_k.png" + (" and per_label_map.png" if ns.per_label else "")
+    print(f"Wrote results.json, {plots} in {ns.run_dir}")
 
 
 def _collection_for_search(ns: argparse.Namespace, scratch: str) -> Any:

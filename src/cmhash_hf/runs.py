@@ -39,6 +39,7 @@ TRAINER_STATE_FILE = "trainer_state.json"
 RESULTS_FILE = "results.json"
 PR_CURVE_FILE = "pr_curve.png"
 PRECISION_AT_K_FILE = "precision_at_k.png"
+PER_LABEL_MAP_FILE = "per_label_map.png"
 INDEX_FOLDER = "index"
 
 

@@ -45,6 +45,7 @@ from ..runs import (
     TRAINING_ARGS_FILE,
 )
 from .arguments import HashTrainingArguments
+from .augmentation import augment_pixels, augmentation_generator
 from .setup import PreparedRun, prepare_run
 
 logger = logging.getLogger(__name__)
@@ -326,6 +327,9 @@ class HashTrainer:
                 bar = tqdm(self.loader, desc=label, disable=None if self.accelerator.is_local_main_process else True, leave=False)
                 for batch in bar:
                     record: dict[str, float] = {}
+                    if "pixel_values" in batch:
+                        generator = augmentation_generator(self.args.seed, self.global_step)
+                        batch["pixel_values"] = augment_pixels(batch["pixel_values"], self.args.image_augmentation, generator)
                     # One accumulation count per batch, whatever the number of steps: entering `accumulate` once
                     # per step would advance Accelerate's counter several times per batch, so with alternating
                     # steps some optimisers would never reach a synchronising batch.
