@@ -10,7 +10,8 @@ import pytest
 from cmhash_hf.cli import main
 from cmhash_hf.data import load_cross_modal_dataset
 from cmhash_hf.data.shapes import SHAPES_LABEL_NAMES
-from cmhash_hf.evaluation import encode_split, load_run, resolve_split
+from cmhash_hf.evaluation import encode_split
+from cmhash_hf.runs import load_run, resolve_split
 from cmhash_hf.metrics import chance_mean_average_precision, mean_average_precision
 
 SHAPE_KINDS = SHAPES_LABEL_NAMES[:12]
