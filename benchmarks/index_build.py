@@ -46,7 +46,6 @@ def index_speed(args: argparse.Namespace, scratch: Path) -> list[dict]:
     run = scratch / "run"
     train(HashTrainingArguments(method="dcmh", output_dir=str(run), bits=64, epochs=1, max_train_samples=64,
                                 batch_size=32, dataset_kwargs={"num_items": args.items}))
-    items = args.items - 400
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "ACCELERATE_USE_CPU": "true"}
     common = ["index", str(run), "--split", "database", "--batch-size", str(args.batch_size), "--shard-size",
               str(args.shard_size), "--num-workers", str(args.num_workers)]
@@ -59,6 +58,7 @@ def index_speed(args: argparse.Namespace, scratch: Path) -> list[dict]:
             argv = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
                     "-m", "cmhash_hf.cli", *common, "--output", str(output)]
         seconds = timed_command(argv, env)
+        items = json.loads((output / "collection.json").read_text())["num_items"]
         rows.append({"processes": processes, "items": items, "seconds": seconds, "items_per_s": items / seconds})
         print(f"cmhash index, {processes} process(es): {items:,} items in {seconds:.1f} s = {items / seconds:,.0f} "
               "items/s", flush=True)
