@@ -9,8 +9,11 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.cmhash-installed
-DEMO_DIR ?= runs/demo-dcmh32
-DEMO_EPOCHS ?= 30
+DEMO_DIR ?= runs/demo-gancmh32
+DEMO_EPOCHS ?= 50
+# The demo's scores by concept: relevance restricted to the 12 shape kinds, then to the 12 colours.
+SHAPE_KINDS := circle square triangle star cross ring diamond hexagon heart crescent arrow semicircle
+COLOURS := red green blue yellow purple orange white black pink brown cyan lime
 DEMO_PORT ?= 7860
 PYTEST_WORKERS ?= 2
 CHROMIUM := /usr/bin/chromium
@@ -31,9 +34,9 @@ $(CHROMIUM):
 	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/cmhash train --method dcmh --dataset builtin:shapes --preset cpu --bits 32 \
-		--epochs $(DEMO_EPOCHS) --output-dir $(DEMO_DIR) --overwrite-output-dir
-	HF_HUB_OFFLINE=1 $(BIN)/cmhash evaluate $(DEMO_DIR)
+	HF_HUB_OFFLINE=1 $(BIN)/cmhash train --method gancmh --dataset builtin:shapes --preset cpu64 --bits 32 \
+		--image-augmentation dihedral --epochs $(DEMO_EPOCHS) --output-dir $(DEMO_DIR) --overwrite-output-dir
+	HF_HUB_OFFLINE=1 $(BIN)/cmhash evaluate $(DEMO_DIR) --labels $(SHAPE_KINDS) --labels $(COLOURS) --per-label
 	HF_HUB_OFFLINE=1 $(BIN)/cmhash search $(DEMO_DIR) --text "a red circle" --text "a blue star and a yellow square" \
 		--image-queries 2 -k 5
 	HF_HUB_OFFLINE=1 $(BIN)/cmhash index $(DEMO_DIR) --dataset builtin:shapes --split database --output $(DEMO_DIR)/index

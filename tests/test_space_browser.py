@@ -1,21 +1,19 @@
 """The retrieval Space in a real browser: headless Debian Chromium driven by Playwright, as a visitor uses it.
 
 Needs /usr/bin/chromium (`make setup` installs Debian's package when it is missing); without it these tests fail
-(they never skip). With ``CMHASH_UPDATE_SCREENSHOTS=1`` the screenshots of each tab are also copied to
-spaces/retrieval/screenshots/ for the Space's README.
+(they never skip). The Space README's screenshots come from the demo model instead
+(spaces/retrieval/take_screenshots.py).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from hub_runs import SPACE, free_port, load_app_module, shared_tiny_run
+from hub_runs import free_port, load_app_module, shared_tiny_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -66,8 +64,6 @@ def _screenshot(page, name: str, folder: Path) -> None:
     path = folder / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 5_000
-    if os.environ.get("CMHASH_UPDATE_SCREENSHOTS"):
-        shutil.copy(path, SPACE / "screenshots" / path.name)
 
 
 def _loaded_images(page, selector: str) -> int:

@@ -2,14 +2,14 @@
 
 Run locally (serves on http://127.0.0.1:7860 and prints the URL):
 
-    python spaces/retrieval/app.py --model runs/demo-dcmh32 [--index runs/demo-dcmh32/index] [--dataset builtin:shapes]
+    python spaces/retrieval/app.py --model runs/demo-gancmh32 [--index runs/demo-gancmh32/index] [--dataset builtin:shapes]
         [--uri http://milvus:19530]
 
 On Hugging Face Spaces the model comes from the ``CMHASH_MODEL`` variable (a Hub id), and optionally
 ``CMHASH_INDEX`` / ``CMHASH_DATASET`` / ``CMHASH_URI`` / ``CMHASH_BACKEND``. The logic lives in ``retrieval_space.py``; this file only lays out the page.
 
 Example:
-    >>> demo = build_app(RetrievalSpace.load("runs/demo-dcmh32"))  # doctest: +SKIP
+    >>> demo = build_app(RetrievalSpace.load("runs/demo-gancmh32"))  # doctest: +SKIP
     >>> demo.launch(server_name="127.0.0.1", prevent_thread_lock=True)  # doctest: +SKIP
 """
 

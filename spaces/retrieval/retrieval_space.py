@@ -4,7 +4,7 @@ Every answer method returns ``(results, status)`` where ``status`` is a Markdown
 (no query, an unreadable file, an empty index) becomes a status message, never an exception.
 
 Example:
-    >>> space = RetrievalSpace.load("runs/demo-dcmh32")  # doctest: +SKIP
+    >>> space = RetrievalSpace.load("runs/demo-gancmh32")  # doctest: +SKIP
     >>> gallery, status = space.text_to_images("a red circle", k=4, added=None)  # doctest: +SKIP
     >>> [caption for _, caption in gallery]  # doctest: +SKIP
     ['#1 · distance 3 · a red disc ...', ...]

@@ -1,6 +1,6 @@
 """Take the Space's README screenshots from a trained model (the demo's): serve the page, drive headless Chromium.
 
-    python spaces/retrieval/take_screenshots.py --model runs/demo-dcmh32 --index runs/demo-dcmh32/index
+    python spaces/retrieval/take_screenshots.py --model runs/demo-gancmh32 --index runs/demo-gancmh32/index
 
 Writes ``text_to_images.png`` (a text query naming a shape and a colour), ``image_to_texts.png`` and
 ``image_to_images.png`` (a query picture of the model's query split) and ``add_pictures.png`` into
@@ -9,7 +9,7 @@ which ``make setup`` installs) and Playwright (the ``dev`` extra). The page is d
 ``tests/test_space_browser.py``.
 
 Example:
-    >>> parse_args(["--model", "runs/demo-dcmh32"]).text  # doctest: +SKIP
+    >>> parse_args(["--model", "runs/demo-gancmh32"]).text  # doctest: +SKIP
     'a red circle'
 """
 
@@ -35,7 +35,7 @@ TIMEOUT_MS = 60_000
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="run folder or Hub id (the demo: runs/demo-dcmh32)")
+    parser.add_argument("--model", required=True, help="run folder or Hub id (the demo: runs/demo-gancmh32)")
     parser.add_argument("--index", default=None, help="index folder from `cmhash index` (default: the model's own)")
     parser.add_argument("--text", default="a red circle", help="the text → images query (name a shape and a colour)")
     parser.add_argument("--query-row", type=int, default=0, help="which query-split picture the picture tabs search with")

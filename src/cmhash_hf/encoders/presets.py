@@ -4,6 +4,9 @@
   training texts. For tests: seconds per epoch on a CPU.
 - ``cpu``: the demo's default: a small random ResNet (48 px) and a bag-of-words MLP text tower; trains to a
   high mAP on ``builtin:shapes`` in a few minutes on 2 CPU cores.
+- ``cpu64``: the same towers at 64 px, the size ``builtin:shapes`` draws its pictures at (the ResNet stem
+  divides the side by 4, so at 48 px a shape is 3-5 feature cells wide); the demo's preset, trained with
+  ``--image-augmentation dihedral`` (see ``benchmarks/demo_shapes.md`` for what each setting did to shape mAP).
 
 Feature datasets (``image_features`` / ``text_features`` columns, e.g. Wiki) always get ``features`` MLP towers
 sized from the data, whatever the preset (hidden widths ``feature_hidden_dims``), and their inputs transformed
@@ -13,12 +16,13 @@ Starting from pretrained encoders is
 
 Example:
     >>> sorted(PRESETS)
-    ['cpu', 'tiny']
+    ['cpu', 'cpu64', 'tiny']
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +75,9 @@ PRESETS: dict[str, Preset] = {
         text_vocab_size=2000,
     ),
 }
+PRESETS["cpu64"] = dataclasses.replace(
+    PRESETS["cpu"], description="random small ResNet (64 px) + bag-of-words MLP text tower", image_size=64
+)
 
 
 def get_preset(name: str) -> Preset:
