@@ -53,7 +53,8 @@ def test_header_names_method_bits_index_and_card(space):
 
 def test_text_to_images_is_a_gallery_ranked_by_hamming_distance(space):
     gallery, status = space.text_to_images("a red circle", 6, None)
-    assert len(gallery) == 6 and all(isinstance(picture, Image.Image) for picture, _ in gallery)
+    assert len(gallery) == 6 and all(Image.open(picture).size == (64, 64) for picture, _ in gallery)
+    assert all(Path(picture).parent == space.files.folder for picture, _ in gallery)  # write-once picture files
     distances = _distances([caption for _, caption in gallery])
     assert distances == sorted(distances) and status.startswith("Top 6 of 400 pictures")
 
