@@ -90,7 +90,7 @@ def test_push_with_index_builds_one_when_the_run_has_none(run, hub, tmp_path, mo
 
     def index_run(run_dir, output, **kwargs):  # the real one is covered by `cmhash index` above
         built.append((Path(run_dir), kwargs.get("dataset"), kwargs.get("split", "database")))
-        return Path(shutil.copytree(run / "index", output))
+        return SimpleNamespace(folder=Path(shutil.copytree(run / "index", output)))
 
     monkeypatch.setattr(indexing, "index_run", index_run)
     bare = shutil.copytree(run, tmp_path / "bare", ignore=shutil.ignore_patterns("index", "checkpoints"))

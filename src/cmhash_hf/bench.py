@@ -26,6 +26,7 @@ from typing import Any
 from .auto import get_method, list_methods
 from .evaluation import DIRECTIONS, evaluate_run
 from .file_utils import atomic_write_text, folder_lock, staged_files
+from .hub import write_model_card
 from .metrics import plot_pr_curve
 from .model_selection import check_epoch_candidates, choose_epochs_on_validation, validation_protocol
 from .training import HashTrainingArguments, train
@@ -133,7 +134,9 @@ def _run_one(settings: BenchSettings, method: str, bits: int, seed: int, epochs:
     args = dataclasses.replace(_training_args(settings, method, bits, seed, epochs, run_dir), save_total_limit=1)
     started = time.perf_counter()
     metrics, results = _finished_run(run_dir, args) or (train(args), None)
-    results = results or evaluate_run(run_dir)
+    if results is None:
+        results = evaluate_run(run_dir)
+        write_model_card(run_dir, results=results)
     return {
         "method": method,
         "bits": bits,

@@ -38,8 +38,8 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
 
 import torch
 from safetensors import SafetensorError
@@ -49,6 +49,7 @@ from transformers import initialization as init
 from transformers.utils import cached_file
 
 from .configuration_utils import CrossModalHashConfig
+from .batch_encoding import encode_inputs
 from .file_utils import (
     CHECKSUM_FILE,
     read_checksum_manifest,
@@ -58,6 +59,7 @@ from .file_utils import (
 )
 from .encoders import build_encoder
 from .modeling_outputs import CrossModalHashOutput
+from .processing import CrossModalHashProcessor
 
 IMAGE_INPUT_NAMES = ("pixel_values", "image_features")
 TEXT_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids", "text_features")
@@ -239,6 +241,11 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
                 f"cannot be read: {err}. It is truncated or damaged; save the model again or download it again."
             ) from None
 
+    #: Set by `cmhash_hf.hub` when the package is imported (the model module knows nothing of the Hub): the model
+    #: card writer that `save_pretrained` calls, and the uploader of a folder that `push_to_hub` calls.
+    card_writer: ClassVar[Callable[..., Any] | None] = None
+    folder_pusher: ClassVar[Callable[..., Any] | None] = None
+
     def save_pretrained(self, save_directory: str | os.PathLike, is_main_process: bool = True, **kwargs: Any) -> None:
         """`PreTrainedModel.save_pretrained`, then the model card ``README.md`` (see `cmhash_hf.hub.model_card`).
 
@@ -252,12 +259,16 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
             super().save_pretrained(save_directory, is_main_process=False, **kwargs)
             return
         save_model_files(super().save_pretrained, save_directory, **kwargs)
-        from .hub import push_folder, write_model_card
-
-        write_model_card(save_directory, self.config)
+        if self.card_writer is not None:
+            self.card_writer(save_directory, self.config)
         if push:
-            push_folder(save_directory, hub_args["repo_id"] or Path(save_directory).name, private=hub_args["private"],
-                        token=kwargs.get("token"), commit_message=hub_args["commit_message"])
+            self._pusher()(save_directory, hub_args["repo_id"] or Path(save_directory).name, private=hub_args["private"],
+                           token=kwargs.get("token"), commit_message=hub_args["commit_message"])
+
+    def _pusher(self) -> Callable[..., Any]:
+        if self.folder_pusher is None:
+            raise RuntimeError("cmhash_hf.hub is not imported, so nothing can push: `import cmhash_hf` registers it")
+        return self.folder_pusher
 
     def push_to_hub(
         self,
@@ -279,15 +290,14 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
         Example:
             >>> model.push_to_hub("some-org/dcmh-shapes-32bit", processor=processor)  # doctest: +SKIP
         """
-        from .hub import push_folder
-
+        push = self._pusher()
         with tempfile.TemporaryDirectory() as folder:
             self.save_pretrained(folder)
             if processor is not None:
                 processor.save_pretrained(folder)
             index_dir = getattr(index, "folder", index)
-            return push_folder(folder, repo_id, private=private, token=token, index_dir=index_dir,
-                               commit_message=commit_message, results=results)
+            return push(folder, repo_id, private=private, token=token, index_dir=index_dir,
+                        commit_message=commit_message, results=results)
 
     # ----------------------------------------------------------------- continuous outputs
     def _tower_features(self, modality: str, **inputs: torch.Tensor | None) -> torch.Tensor:
@@ -406,6 +416,36 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
         picked = self._pick_inputs(TEXT_INPUT_NAMES, IMAGE_INPUT_NAMES + ("labels",), inputs, "encode_text")
         with self._evaluation_mode():
             return self.codes_from_embeds(self.get_text_features(**picked))
+
+    def encode(
+        self,
+        images: Any = None,
+        texts: Any = None,
+        *,
+        processor: Any = None,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        precision: str = "int8",
+    ) -> Any:
+        """Codes of lists of pictures (PIL images, arrays, file paths) and/or strings, in batches through the processor.
+
+        ``processor`` defaults to the one saved with the model (loaded once from ``name_or_path``). Returns int8
+        codes in {-1, +1}, or packed ``uint8`` rows with ``precision="ubinary"`` (``np.packbits(code > 0)``, most
+        significant bit first: the layout of sentence-transformers, FAISS, Milvus and pgvector); a pair when both
+        images and texts are given. See `cmhash_hf.batch_encoding.encode_inputs`.
+
+        Raises:
+            ValueError: no processor is given and the model was not loaded from a folder or Hub id that has one.
+        """
+        if processor is None:
+            processor = getattr(self, "_cmhash_processor", None)
+        if processor is None:
+            if not self.name_or_path:
+                raise ValueError("This model was not loaded from a folder or Hub id: pass processor=... to encode")
+            processor = CrossModalHashProcessor.from_pretrained(self.name_or_path)
+            self._cmhash_processor = processor
+        return encode_inputs(self, processor, images=images, texts=texts, batch_size=batch_size,
+                             show_progress_bar=show_progress_bar, precision=precision)
 
     # ----------------------------------------------------------------- forward
     def _check_labels(self, labels: torch.Tensor, batch_size: int | None) -> torch.Tensor:

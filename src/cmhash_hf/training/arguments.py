@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..feature_transforms import FEATURE_TRANSFORMS
+from .augmentation import IMAGE_AUGMENTATIONS
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 
@@ -49,6 +50,8 @@ class HashTrainingArguments:
         feature_hidden_dims: hidden widths of the MLP towers over feature vectors. Feature datasets only.
         save_total_limit: keep only the newest N epoch checkpoints (None: keep all). They hold the optimiser
             state, so a long run with every checkpoint kept can fill a disk.
+        image_augmentation: ``none`` or ``dihedral`` (each training picture rotated by a multiple of 90° and
+            maybe mirrored; see `cmhash_hf.training.augmentation`). Picture datasets only.
     """
 
     method: str
@@ -75,6 +78,7 @@ class HashTrainingArguments:
     text_feature_transform: str = "standardize"
     feature_hidden_dims: list[int] = field(default_factory=lambda: [512])
     save_total_limit: int | None = None
+    image_augmentation: str = "none"
 
     def __post_init__(self) -> None:
         if self.mixed_precision not in MIXED_PRECISION:
@@ -90,6 +94,8 @@ class HashTrainingArguments:
         for name in ("image_feature_transform", "text_feature_transform"):
             if getattr(self, name) not in FEATURE_TRANSFORMS:
                 raise ValueError(f"{name} must be one of {FEATURE_TRANSFORMS}, got {getattr(self, name)!r}.")
+        if self.image_augmentation not in IMAGE_AUGMENTATIONS:
+            raise ValueError(f"image_augmentation must be one of {IMAGE_AUGMENTATIONS}, got {self.image_augmentation!r}.")
         limit = self.save_total_limit
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             raise ValueError(f"save_total_limit must be a positive integer or None, got {self.save_total_limit!r}.")

@@ -35,17 +35,23 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
 from ..data import CrossModalCollator, IndexedRows
+from ..data.splits import split_file_name
 from ..file_utils import atomic_write_text, disk_errors, folder_lock, staged_files
+from ..runs import (
+    CHECKPOINT_DIR,
+    LOG_FILE,
+    TRAIN_RESULTS_FILE,
+    TRAINER_STATE_FILE,
+    TRAINING_ARGS_FILE,
+)
 from .arguments import HashTrainingArguments
+from .augmentation import augment_pixels, augmentation_generator
 from .setup import PreparedRun, prepare_run
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_DIR = "checkpoints"
-TRAINER_STATE_FILE = "trainer_state.json"
-LOG_FILE = "train_log.jsonl"
-ARGS_FILE = "training_args.json"
-RESULTS_FILE = "train_results.json"
+ARGS_FILE = TRAINING_ARGS_FILE
+RESULTS_FILE = TRAIN_RESULTS_FILE
 
 
 class EpochShuffleSampler(Sampler[int]):
@@ -280,7 +286,7 @@ class HashTrainer:
         self.unwrapped.save_pretrained(self.output_dir)
         with staged_files(self.output_dir) as staging:
             self.run.processor.save_pretrained(staging)
-            self.run.split.save(staging / "splits" / f"{self.args.protocol}-seed{self.args.split_seed}.json")
+            self.run.split.save(staging / split_file_name(self.args.protocol, self.args.split_seed))
             atomic_write_text(staging / RESULTS_FILE, json.dumps(metrics, indent=2))
 
     def train(self) -> dict[str, Any]:
@@ -321,6 +327,9 @@ class HashTrainer:
                 bar = tqdm(self.loader, desc=label, disable=None if self.accelerator.is_local_main_process else True, leave=False)
                 for batch in bar:
                     record: dict[str, float] = {}
+                    if "pixel_values" in batch:
+                        generator = augmentation_generator(self.args.seed, self.global_step)
+                        batch["pixel_values"] = augment_pixels(batch["pixel_values"], self.args.image_augmentation, generator)
                     # One accumulation count per batch, whatever the number of steps: entering `accumulate` once
                     # per step would advance Accelerate's counter several times per batch, so with alternating
                     # steps some optimisers would never reach a synchronising batch.
