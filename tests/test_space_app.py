@@ -137,7 +137,7 @@ def test_a_collection_of_a_plain_picture_folder_in_any_backend_shows_pictures_an
     space = sys.modules["retrieval_space"].RetrievalSpace.load(str(run), str(index))
     assert "6 items from `" in space.header_markdown() and f"`{backend}` backend" in space.header_markdown()
     gallery, status = space.text_to_images("a red circle", 4, None)
-    assert status.startswith("Top 4 of 6 pictures") and all(isinstance(p, Image.Image) for p, _ in gallery)
+    assert status.startswith("Top 4 of 6 pictures") and all(Image.open(p).size == (64, 64) for p, _ in gallery)
     names = [caption.split(" · ")[-1] for _, caption in gallery]
     assert len(gallery) == 4 and all(name.startswith("photo-") and name.endswith(".png") for name in names)
     gallery, _ = space.image_to_images(str(photos / "photo-3.png"), 6, None)
