@@ -9,7 +9,7 @@ The suite runs a small bounded version of this (tests/test_space_load.py); this 
 more users and writes JSON.
 
 Usage:
-    python benchmarks/space_load.py --model runs/demo-dcmh32 --index runs/demo-dcmh32/index
+    python benchmarks/space_load.py --model runs/demo-gancmh32 --index runs/demo-gancmh32/index
     python benchmarks/space_load.py --model RUN --users 1 8 16 --queries 200 --app /path/to/other/app.py
 """
 
