@@ -1,6 +1,6 @@
 # Two entry points, each sets everything up on a fresh machine and runs:
 #   make demo   train -> evaluate -> search -> index on the built-in offline dataset, then serve the retrieval Space
-#   make test   the test suite (its browser tests need Debian's chromium, which setup installs when it is missing)
+#   make test   the test suite and the docstring examples of src/ (its browser tests need Debian's chromium, which setup installs when it is missing)
 # TORCH_SPEC is the one place the torch pin lives: on these machines `torch==2.13.0` installs a local CPU build;
 # elsewhere override it, e.g. `make test TORCH_SPEC="torch>=2.4"`.
 
@@ -41,7 +41,7 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python spaces/retrieval/app.py --model $(DEMO_DIR) --index $(DEMO_DIR)/index --port $(DEMO_PORT)
 
 test: $(STAMP) $(CHROMIUM)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) tests
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) src tests
 
 clean:
 	rm -rf $(VENV) runs

@@ -1,10 +1,16 @@
 """Evaluating a trained run: encode the query and database sets, score mAP both ways, write ``results.json``.
 
 Example:
-    >>> from cmhash_hf.evaluation import evaluate_run  # doctest: +SKIP
-    >>> results = evaluate_run("runs/dcmh16", dataset="builtin:shapes")  # doctest: +SKIP
-    >>> sorted(k for k in results if k.startswith(("map", "chance")))  # doctest: +SKIP
-    ['chance_i2t', 'chance_t2i', 'map_i2t', 'map_t2i']
+    >>> import tempfile
+    >>> from cmhash_hf.training import HashTrainingArguments, train
+    >>> run_dir = tempfile.mkdtemp()
+    >>> _ = train(HashTrainingArguments(method="dcmh", output_dir=run_dir, bits=16, epochs=1,
+    ...                                 dataset_kwargs={"num_items": 2400}, max_train_samples=32))
+    ... # doctest: +ELLIPSIS
+    epoch 1/1 done: ...
+    >>> results = evaluate_run(run_dir)
+    >>> sorted(k for k in results if k.startswith(("map", "chance")))
+    ['chance_i2t', 'chance_t2i', 'map_at_k_i2t', 'map_at_k_t2i', 'map_i2t', 'map_t2i']
 """
 
 from __future__ import annotations

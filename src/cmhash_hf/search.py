@@ -1,10 +1,17 @@
 """Cross-modal search over a dataset's database with a trained run: text → images and image → texts.
 
 Example:
-    >>> from cmhash_hf.search import RetrievalSession  # doctest: +SKIP
-    >>> session = RetrievalSession.from_run("runs/dcmh16", "builtin:shapes")  # doctest: +SKIP
-    >>> [hit.row for hit in session.text_to_images("a red circle", k=3)]  # doctest: +SKIP
-    [812, 95, 2044]
+    >>> import tempfile
+    >>> from cmhash_hf.training import HashTrainingArguments, train
+    >>> run_dir = tempfile.mkdtemp()
+    >>> _ = train(HashTrainingArguments(method="dcmh", output_dir=run_dir, bits=16, epochs=1,
+    ...                                 dataset_kwargs={"num_items": 2400}, max_train_samples=32))
+    ... # doctest: +ELLIPSIS
+    epoch 1/1 done: ...
+    >>> session = RetrievalSession.from_run(run_dir)
+    >>> hits = session.text_to_images("a red circle", k=3)
+    >>> len(hits), hits[0].distance <= hits[1].distance <= hits[2].distance
+    (3, True)
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from transformers.utils import cached_file
 
-from ..file_utils import atomic_write_text
+from ..file_utils import atomic_folder, atomic_write_text
 from ..retrieval import HammingIndex, unpack_codes
 
 INDEX_FOLDER = "index"
@@ -128,16 +128,31 @@ class DatabaseIndex:
 
     # ------------------------------------------------------------------ saving and loading
     def save(self, folder: str | Path) -> Path:
-        """Write the three index files into ``folder`` (created if needed); returns the folder."""
+        """Write the three index files into ``folder`` (created if needed); returns the folder.
+
+        The new files are written into a folder beside ``folder`` and switched in with one rename
+        (`cmhash_hf.file_utils.atomic_folder`): a failure part-way (disk full, a killed process) leaves the index
+        already there untouched, never new image codes beside old text codes.
+
+        Raises:
+            ValueError: ``folder`` is a file, or a folder holding files that are not part of an index (they
+                would be replaced with it).
+        """
         folder = Path(folder)
         if folder.is_file():
             raise ValueError(f"{folder} is a file; an index is saved into a folder.")
-        folder.mkdir(parents=True, exist_ok=True)
+        foreign = sorted(p.name for p in folder.iterdir() if p.name not in INDEX_FILES) if folder.is_dir() else []
+        if foreign:
+            raise ValueError(
+                f"{folder} holds files that are not part of an index ({', '.join(foreign[:5])}): an index replaces "
+                "its whole folder, so give an empty folder or one written by `cmhash index`."
+            )
         database = slice(0, self.num_database)
-        self._sub_index(self.image_index, database).save(folder / IMAGE_INDEX_FILE)
-        self.text_index.save(folder / TEXT_INDEX_FILE)
-        items = {key: value[database] if isinstance(value, list) else value for key, value in self.items.items()}
-        atomic_write_text(folder / ITEMS_FILE, json.dumps(items, ensure_ascii=False))
+        with atomic_folder(folder) as staging:
+            self._sub_index(self.image_index, database).save(staging / IMAGE_INDEX_FILE)
+            self.text_index.save(staging / TEXT_INDEX_FILE)
+            items = {key: value[database] if isinstance(value, list) else value for key, value in self.items.items()}
+            atomic_write_text(staging / ITEMS_FILE, json.dumps(items, ensure_ascii=False))
         return folder
 
     @classmethod

@@ -2,7 +2,8 @@
 
 Example:
     >>> from cmhash_hf.training import HashTrainingArguments, prepare_run
-    >>> args = HashTrainingArguments(method="dcmh", output_dir="/tmp/x", bits=16, max_train_samples=32)
+    >>> args = HashTrainingArguments(method="dcmh", output_dir="unused", bits=16,
+    ...                              dataset_kwargs={"num_items": 2400}, max_train_samples=32)
     >>> run = prepare_run(args)
     >>> type(run.model).__name__, len(run.train_indices)
     ('DCMHModel', 32)

@@ -7,8 +7,14 @@ steps (image net / text net, generator / discriminator) never leak gradients int
 under ``accelerate launch`` (several processes, GPUs, mixed precision, gradient accumulation).
 
 Example:
-    >>> from cmhash_hf.training import HashTrainingArguments, train  # doctest: +SKIP
-    >>> train(HashTrainingArguments(method="dcmh", output_dir="runs/dcmh16", bits=16, epochs=1))  # doctest: +SKIP
+    >>> import tempfile
+    >>> from cmhash_hf.training import HashTrainingArguments, train
+    >>> metrics = train(HashTrainingArguments(method="dcmh", output_dir=tempfile.mkdtemp(), bits=16, epochs=1,
+    ...                                       dataset_kwargs={"num_items": 2400}, max_train_samples=32))
+    ... # doctest: +ELLIPSIS
+    epoch 1/1 done: ...
+    >>> metrics["epochs"], metrics["global_step"]
+    (1, 2)
 """
 
 from __future__ import annotations
