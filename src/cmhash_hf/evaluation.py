@@ -91,6 +91,14 @@ def score_codes(query: DatasetCodes, database: DatasetCodes, top_k: tuple[int, .
     return results
 
 
+def _checkpoint_of(run_dir: str | Path) -> str:
+    """Which checkpoint the run's model is, as its ``train_results.json`` records it (a validation-chosen epoch
+    with ``load_best_model``), else the last epoch."""
+    path = Path(run_dir) / "train_results.json"
+    recorded = json.loads(path.read_text()).get("checkpoint") if path.is_file() else None
+    return recorded or "last epoch"
+
+
 def evaluate_run(
     run_dir: str | Path,
     dataset: str | None = None,
@@ -103,7 +111,8 @@ def evaluate_run(
     """Evaluate a run folder on ``dataset`` (default: the dataset it was trained on).
 
     Queries and database come from the split protocol (default: the run's); the database is encoded by the
-    model itself, and the checkpoint is the run's last epoch. With ``write``, ``results.json``, the PR curve
+    model itself, and the checkpoint is the run's model (its last epoch, or the epoch chosen on validation).
+    With ``write``, ``results.json``, the PR curve
     (``pr_curve.png``) and precision@k (``precision_at_k.png``) are written into the run folder, and its
     model card (``README.md``) is rewritten with the new results.
     """
@@ -132,7 +141,7 @@ def evaluate_run(
         "split_seed": split_seed,
         "num_queries": int(len(split.query)),
         "num_database": int(len(split.database)),
-        "checkpoint": "last epoch",
+        "checkpoint": _checkpoint_of(run_dir),
         **score_codes(query, database, tuple(top_k)),
     }
     if write and Path(run_dir).is_dir():
