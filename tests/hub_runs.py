@@ -42,7 +42,7 @@ def shared_tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
     run = root / "shared-tiny-run" / "dcmh16"
     with FileLock(str(root / "shared-tiny-run.lock")):
-        if not (run / "index" / "items.json").is_file():
+        if not (run / "index" / "collection.json").is_file():
             shutil.rmtree(run, ignore_errors=True)
             index_query_split(train_tiny_run(run), run / "index")
     return run

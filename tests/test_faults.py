@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from cmhash_hf.file_utils import atomic_folder, atomic_write_text, staged_files
-from cmhash_hf.hub import DatabaseIndex
+from cmhash_hf.retrieval.collection import Collection, CollectionWriter
 
 
 # ---------------------------------------------------------------------------------------------- full disks
@@ -78,16 +78,29 @@ def disk_full_message(path: Path) -> str:
             "(the files that were there before this write are unchanged).")
 
 
-def small_index(seed: int, n: int = 6, bits: int = 16) -> DatabaseIndex:
-    rng = np.random.default_rng(seed)
-    image, text = (np.where(rng.random((n, bits)) < 0.5, -1, 1) for _ in range(2))
-    return DatabaseIndex.from_codes(image, text, rows=list(range(seed, seed + n)), texts=[f"item {i}" for i in range(n)],
-                                    labels=[["a"]] * n, dataset="builtin:shapes")
+class SmallIndex:
+    """A small collection's content, written with `save` into a folder by `CollectionWriter`."""
+
+    def __init__(self, seed: int, n: int = 6, bits: int = 16) -> None:
+        rng = np.random.default_rng(seed)
+        self.bits = bits
+        self.image, self.text = (np.where(rng.random((n, bits)) < 0.5, -1, 1).astype(np.int8) for _ in range(2))
+        self.rows, self.texts = list(range(seed, seed + n)), [f"item {i}" for i in range(n)]
+
+    def save(self, folder: Path) -> Path:
+        writer = CollectionWriter(folder, self.bits, info={"dataset": "builtin:shapes"})
+        writer.add(self.image, self.text, rows=self.rows, texts=self.texts, labels=[["a"]] * len(self.rows))
+        return writer.finish()
 
 
-def same_index(a: DatabaseIndex, b: DatabaseIndex) -> bool:
-    return (a.items == b.items and np.array_equal(a.image_index.packed_codes(), b.image_index.packed_codes())
-            and np.array_equal(a.text_index.packed_codes(), b.text_index.packed_codes()))
+def small_index(seed: int, n: int = 6, bits: int = 16) -> SmallIndex:
+    return SmallIndex(seed, n, bits)
+
+
+def same_index(a: Collection, b: SmallIndex) -> bool:
+    return (a.items.column("row").to_pylist() == b.rows and a.items.column("text").to_pylist() == b.texts
+            and np.array_equal(a.indexes["image"].packed_codes(), np.packbits(b.image > 0, axis=1))
+            and np.array_equal(a.indexes["text"].packed_codes(), np.packbits(b.text > 0, axis=1)))
 
 
 # ---------------------------------------------------------------------------------------------- point 1
@@ -101,7 +114,7 @@ def test_a_full_disk_while_indexing_leaves_the_old_index_as_it_was(full_disk: Fu
         small_index(100, n=9).save(folder)
     assert str(caught.value) == disk_full_message(folder)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
-    assert same_index(DatabaseIndex.load(folder), old)
+    assert same_index(Collection.load(folder), old)
     assert sorted(p.name for p in full_disk.folder.iterdir() if p.name != ".filler") == ["index"]  # no staging left
 
 
@@ -126,10 +139,10 @@ def test_an_error_after_the_first_index_file_changes_nothing(tmp_path: Path, mon
     with pytest.raises(OSError, match="Input/output error"):
         new.save(folder)
     assert calls == ["image_codes.cmhash", "text_codes.cmhash"]
-    assert same_index(DatabaseIndex.load(folder), old)
+    assert same_index(Collection.load(folder), old)
     monkeypatch.setattr(HammingIndex, "save", real_save)
     new.save(folder)
-    assert same_index(DatabaseIndex.load(folder), new)
+    assert same_index(Collection.load(folder), new)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
 
 
@@ -138,7 +151,7 @@ def test_an_index_is_not_saved_over_a_folder_holding_other_files(tmp_path: Path)
     with pytest.raises(ValueError) as caught:
         small_index(0).save(tmp_path)
     assert str(caught.value) == (
-        f"{tmp_path} holds files that are not part of an index (notes.txt): an index replaces its whole folder, "
+        f"{tmp_path} holds files that are not part of a collection (notes.txt): a collection replaces its whole folder, "
         "so give an empty folder or one written by `cmhash index`."
     )
     assert (tmp_path / "notes.txt").read_text() == "mine"

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cmhash_hf import CrossModalHashModel, CrossModalHashProcessor
-from cmhash_hf.hub import DatabaseIndex, INDEX_FOLDER, load_model_card
+from cmhash_hf.hub import INDEX_FOLDER, load_collection, load_model_card
 
 from hub_runs import shared_tiny_run
 
@@ -53,8 +53,8 @@ def test_from_pretrained_by_hub_id_with_cache_dir(run, hub_cache):
     assert model.name_or_path == REPO_ID
     card = load_model_card(REPO_ID, cache_dir=str(hub_cache))
     assert card is not None and card.data.library_name == "cmhash-hf"
-    index = DatabaseIndex.load(REPO_ID, subfolder=INDEX_FOLDER, cache_dir=str(hub_cache))
-    assert index.num_database == 400
+    index = load_collection(REPO_ID, subfolder=INDEX_FOLDER, cache_dir=str(hub_cache))
+    assert len(index) == 400
 
 
 def test_from_pretrained_by_hub_id_with_hf_hub_cache_variable(run, hub_cache, monkeypatch):
@@ -64,7 +64,7 @@ def test_from_pretrained_by_hub_id_with_hf_hub_cache_variable(run, hub_cache, mo
     model = CrossModalHashModel.from_pretrained(REPO_ID)
     processor = CrossModalHashProcessor.from_pretrained(REPO_ID)
     _same_codes(model, processor, CrossModalHashModel.from_pretrained(str(run)), CrossModalHashProcessor.from_pretrained(str(run)))
-    assert DatabaseIndex.load(REPO_ID, subfolder=INDEX_FOLDER).bits == 16
+    assert load_collection(REPO_ID, subfolder=INDEX_FOLDER).bits == 16
 
 
 def test_a_repo_missing_from_the_offline_cache_is_a_clear_error(hub_cache):
@@ -72,5 +72,5 @@ def test_a_repo_missing_from_the_offline_cache_is_a_clear_error(hub_cache):
         CrossModalHashModel.from_pretrained("some-org/not-downloaded", cache_dir=str(hub_cache))
     with pytest.raises(OSError, match="holds no cmhash-hf processor"):
         CrossModalHashProcessor.from_pretrained("some-org/not-downloaded", cache_dir=str(hub_cache))
-    with pytest.raises(OSError, match="holds no database index"):
-        DatabaseIndex.load("some-org/not-downloaded", subfolder=INDEX_FOLDER, cache_dir=str(hub_cache))
+    with pytest.raises(OSError, match="holds no collection"):
+        load_collection("some-org/not-downloaded", subfolder=INDEX_FOLDER, cache_dir=str(hub_cache))

@@ -13,14 +13,15 @@ from huggingface_hub import CommitInfo, HfApi, ModelCard, RepoUrl
 from cmhash_hf import CrossModalHashModel, CrossModalHashProcessor
 from cmhash_hf.cli import main
 from cmhash_hf.data import load_cross_modal_dataset
-from cmhash_hf.hub import DatabaseIndex
+from cmhash_hf.hub import load_collection
+from cmhash_hf import indexing
 
 from hub_runs import copy_of_shared_run
 
 MODEL_FILES = {"config.json", "model.safetensors"}
 PROCESSOR_FILES = {"cmhash_processor.json", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"}
 RUN_FILES = {"README.md", "training_args.json", "train_results.json", "splits/classic-seed0.json"}
-INDEX_FILES = {"index/image_codes.cmhash", "index/text_codes.cmhash", "index/items.json"}
+INDEX_FILES = {"index/image_codes.cmhash", "index/text_codes.cmhash", "index/items.arrow", "index/collection.json"}
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +52,17 @@ def hub(monkeypatch):
 
 
 def test_index_command_saves_a_loadable_index_of_the_split(run):
-    index = DatabaseIndex.load(run / "index")
+    index = load_collection(run)
     data = load_cross_modal_dataset("builtin:shapes")
     query_rows = data.get_split("classic", 0).query
-    assert (index.num_database, index.bits, index.items["split"]) == (400, 16, "query")
-    assert index.items["rows"] == query_rows.tolist() and index.items["texts"][:3] == data.texts(query_rows[:3])
+    assert (len(index), index.bits, index.info["split"], index.backend) == (400, 16, "query", "exact")
+    assert index.items.column("row").to_pylist() == query_rows.tolist()
+    assert index.items.column("text").to_pylist()[:3] == data.texts(query_rows[:3])
     model = CrossModalHashModel.from_pretrained(str(run))
     processor = CrossModalHashProcessor.from_pretrained(str(run))
     codes = model.encode_image(**processor(images=[data.dataset[int(query_rows[5])]["image"]])).numpy()
     hits = index.search_images(codes, k=400)
-    assert hits[0].distance == 0 and 5 in [h.position for h in hits if h.distance == 0]
+    assert hits[0].distance == 0 and 5 in [h.id for h in hits if h.distance == 0]
 
 
 def test_push_uploads_model_processor_card_and_run_records_in_one_commit(run, hub, capsys):
@@ -79,18 +81,18 @@ def test_push_with_index_adds_the_index_files(run, hub):
     assert main(["push", str(run), "--repo-id", "org/with-index", "--with-index"]) == 0
     (commit,) = hub.commits
     assert set(commit["files"]) == MODEL_FILES | PROCESSOR_FILES | RUN_FILES | INDEX_FILES
-    assert commit["files"]["index/items.json"] == (run / "index" / "items.json").read_bytes()
+    assert commit["files"]["index/items.arrow"] == (run / "index" / "items.arrow").read_bytes()
     assert hub.repos[0]["private"] is None
 
 
 def test_push_with_index_builds_one_when_the_run_has_none(run, hub, tmp_path, monkeypatch):
     built = []
 
-    def from_run(cls, run_dir, dataset=None, split="database"):  # the real one is covered by `cmhash index` above
-        built.append((Path(run_dir), dataset, split))
-        return DatabaseIndex.load(run / "index")
+    def index_run(run_dir, output, **kwargs):  # the real one is covered by `cmhash index` above
+        built.append((Path(run_dir), kwargs.get("dataset"), kwargs.get("split", "database")))
+        return Path(shutil.copytree(run / "index", output))
 
-    monkeypatch.setattr(DatabaseIndex, "from_run", classmethod(from_run))
+    monkeypatch.setattr(indexing, "index_run", index_run)
     bare = shutil.copytree(run, tmp_path / "bare", ignore=shutil.ignore_patterns("index", "checkpoints"))
     assert main(["push", str(bare), "--repo-id", "org/built-index", "--with-index"]) == 0
     assert built == [(bare, None, "database")] and not (bare / "index").exists()  # built in a scratch folder
@@ -101,7 +103,7 @@ def test_push_with_index_builds_one_when_the_run_has_none(run, hub, tmp_path, mo
 def test_model_push_to_hub_sends_the_same_kind_of_commit(run, hub):
     model = CrossModalHashModel.from_pretrained(str(run))
     processor = CrossModalHashProcessor.from_pretrained(str(run))
-    index = DatabaseIndex.load(run / "index")
+    index = load_collection(run)
     with pytest.raises(TypeError):
         model.push_to_hub("org/positional", processor)
     model.push_to_hub("org/from-python", processor=processor, index=index, results={"map_i2t": 0.5, "map_t2i": 0.6})
@@ -121,7 +123,7 @@ def test_save_pretrained_with_push_to_hub_uploads_the_card_too(run, hub, tmp_pat
     "argv, message",
     [
         (["push", "{tmp}", "--repo-id", "org/x"], "holds no checkpoint to push"),
-        (["push", "{run}", "--repo-id", "org/x", "--index", "{tmp}"], "holds no database index"),
+        (["push", "{run}", "--repo-id", "org/x", "--index", "{tmp}"], "holds no collection"),
         (["index", "{tmp}"], "holds no checkpoint"),
     ],
 )
@@ -132,9 +134,9 @@ def test_bad_push_and_index_input_is_one_clear_line(run, hub, tmp_path, capsys, 
 
 
 def test_hits_of_added_pictures_have_no_dataset_row(run):
-    index = DatabaseIndex.load(run / "index")
+    index = load_collection(run)
     grown = index.with_images(np.ones((1, 16), dtype=np.int8), ["mine.png"])
     hit = grown.search_images(np.ones(16), k=grown.num_images)
-    mine = next(h for h in hit if h.position == 400)
-    assert (mine.row, mine.text, mine.distance) == (None, "mine.png", 0)
-    assert (grown.num_images, index.num_images, grown.num_database) == (401, 400, 400)
+    mine = next(h for h in hit if h.id == 400)
+    assert (mine.row, mine.text, mine.distance, mine.added) == (None, "mine.png", 0, True)
+    assert (grown.num_images, index.num_images, len(grown)) == (401, 400, 400)

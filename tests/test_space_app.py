@@ -13,7 +13,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from cmhash_hf.data import load_cross_modal_dataset
-from cmhash_hf.hub import DatabaseIndex
+from cmhash_hf.retrieval.collection import Collection, CollectionWriter
 
 from hub_runs import SPACE, free_port, load_app_module, shared_tiny_run
 
@@ -67,8 +67,7 @@ def test_image_to_texts_is_a_ranked_list_and_image_to_images_finds_the_picture_i
 
 
 def test_added_pictures_are_searched_for_this_visitor_only(space, picture_file, tmp_path):
-    empty = DatabaseIndex.from_codes(np.zeros((0, 16)), np.zeros((0, 16)), rows=[], texts=[], labels=[],
-                                     dataset="builtin:shapes")
+    empty = Collection.load(CollectionWriter(tmp_path / "empty", 16, info={"dataset": "builtin:shapes"}).finish())
     alone = type(space)(space.model, space.processor, empty, space.data)
     assert alone.text_to_images("a red circle", 4, None) == ([], "⚠️ The index is empty: there are no pictures to search.")
     added, status = alone.add_pictures([str(picture_file)], None)

@@ -3,9 +3,10 @@
 Run locally (serves on http://127.0.0.1:7860 and prints the URL):
 
     python spaces/retrieval/app.py --model runs/demo-dcmh32 [--index runs/demo-dcmh32/index] [--dataset builtin:shapes]
+        [--uri http://milvus:19530]
 
 On Hugging Face Spaces the model comes from the ``CMHASH_MODEL`` variable (a Hub id), and optionally
-``CMHASH_INDEX`` / ``CMHASH_DATASET``. The logic lives in ``retrieval_space.py``; this file only lays out the page.
+``CMHASH_INDEX`` / ``CMHASH_DATASET`` / ``CMHASH_URI`` / ``CMHASH_BACKEND``. The logic lives in ``retrieval_space.py``; this file only lays out the page.
 
 Example:
     >>> demo = build_app(RetrievalSpace.load("runs/demo-dcmh32"))  # doctest: +SKIP
@@ -42,7 +43,7 @@ def build_app(space: RetrievalSpace) -> gr.Blocks:
             text_button = gr.Button("Search pictures", variant="primary", elem_id="text-search")
             text_status = gr.Markdown(elem_id="text-status")
             text_gallery = gr.Gallery(label="Nearest pictures", columns=4, height="auto", elem_id="text-results")
-            if str(space.index.items["dataset"]).startswith("builtin:shapes"):
+            if str(space.index.info.get("dataset")).startswith("builtin:shapes"):
                 gr.Examples(SHAPES_EXAMPLES, inputs=text)
             gr.on([text_button.click, text.submit], space.text_to_images, [text, k, added], [text_gallery, text_status],
                   api_name="text_to_images")
@@ -77,6 +78,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--index", default=os.environ.get("CMHASH_INDEX"), help="index folder from `cmhash index`")
     parser.add_argument("--dataset", default=os.environ.get("CMHASH_DATASET"),
                         help="dataset to index when there is no index (default: the model's training dataset)")
+    parser.add_argument("--uri", default=os.environ.get("CMHASH_URI"),
+                        help="where the collection's codes are served (e.g. http://host:19530), if not where it was built")
+    parser.add_argument("--backend", default=os.environ.get("CMHASH_BACKEND", "exact"),
+                        help="backend of a collection built at start (when there is no index)")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     ns = parser.parse_args(argv)
@@ -87,7 +92,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     ns = parse_args(argv)
-    space = RetrievalSpace.load(ns.model, ns.index, ns.dataset)
+    space = RetrievalSpace.load(ns.model, ns.index, ns.dataset, uri=ns.uri, backend=ns.backend)
     build_app(space).launch(server_name=ns.host, server_port=ns.port, theme=THEME)
 
 

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,10 @@ from PIL import Image
 
 from cmhash_hf import CrossModalHashModel, CrossModalHashProcessor
 from cmhash_hf.data import CrossModalDataset, load_cross_modal_dataset
-from cmhash_hf.hub import INDEX_FOLDER, DatabaseIndex, IndexHit, card_summary, load_model_card
+from cmhash_hf.hub import INDEX_FOLDER, card_summary, load_collection, load_model_card
+from cmhash_hf.indexing import index_run
 from cmhash_hf.processing import load_image
+from cmhash_hf.retrieval.collection import Collection, Hit
 
 DEFAULT_K = 8
 MAX_K = 48
@@ -32,9 +35,9 @@ ERRORS = (ValueError, TypeError, OSError)
 
 @dataclass
 class UserPictures:
-    """One visitor's index (the database plus the pictures they added) and those pictures by index position."""
+    """One visitor's view of the collection (plus the pictures they added) and those pictures by id."""
 
-    index: DatabaseIndex
+    index: Collection
     pictures: dict[int, Image.Image] = field(default_factory=dict)
 
 
@@ -44,13 +47,13 @@ def _file_path(file: Any) -> str:
 
 
 class RetrievalSpace:
-    """A model, its processor, a database index and the dataset its pictures come from."""
+    """A model, its processor, a collection (in any index backend) and the dataset its pictures come from, if any."""
 
     def __init__(
         self,
         model: Any,
         processor: CrossModalHashProcessor,
-        index: DatabaseIndex,
+        index: Collection,
         data: CrossModalDataset | None,
         summary: str = "",
     ) -> None:
@@ -63,22 +66,29 @@ class RetrievalSpace:
         self.summary = summary
 
     @classmethod
-    def load(cls, model: str, index: str | None = None, dataset: str | None = None) -> "RetrievalSpace":
-        """Load ``model`` (folder or Hub id) and its index: ``index`` (a folder), else the model's own ``index/``,
-        else one built now from the ``database`` split of ``dataset`` (default: the model's training dataset)."""
+    def load(cls, model: str, index: str | None = None, dataset: str | None = None, uri: str | None = None,
+             backend: str = "exact") -> "RetrievalSpace":
+        """Load ``model`` (folder or Hub id) and a collection: ``index`` (a folder), else the model's own ``index/``,
+        else one built now from the ``database`` split of ``dataset`` (default: the model's training dataset) in
+        ``backend``. ``uri`` reaches the collection's tables at another address (e.g. a Milvus server)."""
         loaded = CrossModalHashModel.from_pretrained(model)
         processor = CrossModalHashProcessor.from_pretrained(model)
+        options = {"uri": uri} if uri else {}
         if index is not None:
-            database = DatabaseIndex.load(index)
+            collection = load_collection(index, subfolder="", **options)
         else:
             try:
-                database = DatabaseIndex.load(model, subfolder=INDEX_FOLDER)
+                collection = load_collection(model, subfolder=INDEX_FOLDER, **options)
             except OSError:
-                database = DatabaseIndex.from_run(model, dataset or loaded.config.dataset_name)
-        name = database.items["dataset"]
-        data = load_cross_modal_dataset(name, **database.items.get("dataset_kwargs", {}))
+                folder = Path(tempfile.mkdtemp(prefix="cmhash-space-")) / INDEX_FOLDER
+                built = index_run(model, folder, dataset=dataset or loaded.config.dataset_name, backend=backend, uri=uri)
+                collection = load_collection(built, subfolder="")
+        data = None
+        if collection.info.get("dataset"):
+            data = load_cross_modal_dataset(collection.info["dataset"], **collection.info.get("dataset_kwargs", {}))
         card = load_model_card(model)
-        return cls(loaded, processor, database, data if data.has_images else None, card_summary(card) if card else "")
+        return cls(loaded, processor, collection, data if data is not None and data.has_images else None,
+                   card_summary(card) if card else "")
 
     # ------------------------------------------------------------------ page text
     def header_markdown(self) -> str:
@@ -88,13 +98,19 @@ class RetrievalSpace:
             "# Cross-modal retrieval with binary codes",
             (
                 f"**Method** `{config.model_type}` · **{config.hash_bits} bits** per item · trained on "
-                f"`{config.dataset_name or 'unknown'}` · index: {self.index.num_database} items of "
-                f"`{self.index.items['dataset']}` ({self.index.items['split']} split), searched by Hamming distance."
+                f"`{config.dataset_name or 'unknown'}` · index: {self._collection_words()}, searched by Hamming "
+                f"distance in the `{self.index.backend}` backend."
             ),
         ]
         if self.summary:
             lines.append(self.summary)
         return "\n\n".join(lines)
+
+    def _collection_words(self) -> str:
+        info = self.index.info
+        if info.get("dataset"):
+            return f"{len(self.index)} items of `{info['dataset']}` ({info.get('split')} split)"
+        return f"{len(self.index)} items from `{Path(str(info.get('root') or info.get('source'))).name}`"
 
     # ------------------------------------------------------------------ encoding
     def _text_codes(self, text: str) -> np.ndarray:
@@ -103,16 +119,25 @@ class RetrievalSpace:
     def _image_codes(self, pictures: Sequence[Image.Image]) -> np.ndarray:
         return self.model.encode_image(**self.processor(images=list(pictures), return_tensors="pt")).numpy()
 
-    def _picture(self, hit: IndexHit, added: UserPictures | None) -> Image.Image | None:
-        if hit.row is None:
-            return added.pictures.get(hit.position) if added else None
-        return self.data.dataset[hit.row]["image"] if self.data is not None else None
+    def _picture(self, hit: Hit, added: UserPictures | None) -> Image.Image | None:
+        if hit.added:
+            return added.pictures.get(hit.id) if added else None
+        if hit.row is not None:
+            return self.data.dataset[hit.row]["image"] if self.data is not None else None
+        path = self.index.picture_path(hit)
+        try:
+            return load_image(path, hit.id) if path is not None else None
+        except ERRORS:
+            return None
 
-    def _gallery(self, hits: list[IndexHit], added: UserPictures | None) -> list[tuple[Image.Image, str]]:
+    def _gallery(self, hits: list[Hit], added: UserPictures | None) -> list[tuple[Image.Image, str]]:
         gallery = []
         for rank, hit in enumerate(hits, 1):
             picture = self._picture(hit, added)
-            what = f"your picture {hit.text}" if hit.row is None else (hit.text or ", ".join(hit.labels))
+            if hit.added:
+                what = f"your picture {hit.text}"
+            else:
+                what = hit.text or ", ".join(hit.labels) or (Path(hit.path).name if hit.path else f"item {hit.id}")
             if picture is not None:
                 gallery.append((picture, f"#{rank} · distance {hit.distance} · {what}"))
         return gallery
@@ -152,13 +177,13 @@ class RetrievalSpace:
 
     def image_to_texts(self, image: Any, k: Any) -> tuple[list[list[Any]], str]:
         """The ``k`` database texts nearest to a picture, as rows (rank, distance, caption, labels)."""
-        if len(self.index.text_index) == 0:
-            return [], "⚠️ The index is empty: there are no texts to search."
+        if self.index.num_texts == 0:
+            return [], "⚠️ The index has no texts to search."
 
         def work() -> tuple[list[list[Any]], str]:
             hits = self.index.search_texts(self._image_codes([self._query_picture(image)]), self._checked_k(k))
             rows = [[rank, hit.distance, hit.text or "", ", ".join(hit.labels)] for rank, hit in enumerate(hits, 1)]
-            return rows, f"Top {len(rows)} of {len(self.index.text_index)} texts for your picture."
+            return rows, f"Top {len(rows)} of {self.index.num_texts} texts for your picture."
 
         return self._answer(work, [])
 

@@ -2,8 +2,8 @@
 
     cmhash train --method dcmh --dataset builtin:shapes --preset tiny --bits 16 --epochs 1 --output-dir runs/dcmh16
     cmhash evaluate runs/dcmh16 --dataset builtin:shapes
+    cmhash index runs/dcmh16 --dataset builtin:shapes --split database --output runs/dcmh16/index [--backend milvus]
     cmhash search runs/dcmh16 --text "a red circle" --image-queries 2
-    cmhash index runs/dcmh16 --dataset builtin:shapes --split database --output runs/dcmh16/index
     cmhash push runs/dcmh16 --repo-id some-org/dcmh-shapes-16bit --with-index
 
 Bad input ends with one line ``cmhash: error: ...`` and exit status 2, never a traceback
@@ -44,13 +44,34 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top-k", type=int, nargs="*", default=[], help="also report mAP@k for these k (e.g. 50 100)")
 
 
+def _add_backend_options(p: argparse.ArgumentParser, building: bool) -> None:
+    """Where a collection's codes live (``cmhash index``) or are reached (``cmhash search``)."""
+    from .retrieval import list_backends
+
+    if building:
+        p.add_argument("--backend", default="exact", choices=list_backends(),
+                       help="index backend: exact (in process), faiss (in process, approximate), milvus, lancedb")
+        p.add_argument("--kind", default=None, help="backend index kind: flat (exact) or ivf / hnsw where offered")
+        p.add_argument("--table-prefix", default="", help="prefix of the table names, to share one server among collections")
+        p.add_argument("--option", dest="backend_options", action="append", metavar="KEY=VALUE",
+                       help="backend option (repeatable), e.g. --option nprobe=32")
+        p.add_argument("--overwrite", action="store_true", help="replace existing tables of the same names")
+    p.add_argument("--uri", default=None,
+                   help="where the backend keeps the codes: a folder, a Milvus Lite .db file, http://host:19530, "
+                        "s3://bucket/path (default: inside the collection folder)")
+
+
 def _add_search(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("search", help="show text→image and image→text results from a dataset's database")
+    p = sub.add_parser("search", help="show text→image and image→text results from a collection")
     p.add_argument("run_dir")
+    p.add_argument("--index", default=None, help="collection folder (default: RUN_DIR/index, else the database split "
+                                                 "indexed now with the exact backend)")
     p.add_argument("--dataset", default=None)
     p.add_argument("--text", action="append", default=[], help="a text query (repeatable)")
-    p.add_argument("--image-queries", type=int, default=0, help="how many query-set pictures to search with")
+    p.add_argument("--image", action="append", default=[], help="a query picture file (repeatable)")
+    p.add_argument("--image-queries", type=int, default=0, help="how many query-set pictures of the dataset to search with")
     p.add_argument("-k", type=int, default=5)
+    _add_backend_options(p, building=False)
 
 
 def _add_data(sub: argparse._SubParsersAction) -> None:
@@ -86,11 +107,13 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_hub(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("index", help="encode a dataset split with a run and save its database index (for the Space)")
+    p = sub.add_parser("index", help="encode a collection with a run and save it, searchable, in an index backend")
     p.add_argument("run_dir")
     p.add_argument("--dataset", default=None, help="default: the dataset the run was trained on")
     p.add_argument("--split", default="database", choices=["database", "query", "train"])
-    p.add_argument("--output", default=None, help="index folder (default: RUN_DIR/index)")
+    p.add_argument("--output", default=None, help="collection folder (default: RUN_DIR/index)")
+    p.add_argument("--batch-size", type=int, default=256)
+    _add_backend_options(p, building=True)
     p = sub.add_parser("push", help="upload a run's model, processor and card (and index) to the Hub in one commit")
     p.add_argument("run_dir")
     p.add_argument("--repo-id", required=True, help="ORG/NAME of the model repo (created if missing)")
@@ -143,24 +166,51 @@ def run_evaluate(ns: argparse.Namespace) -> None:
     print(f"Wrote results.json, pr_curve.png and precision_at_k.png in {ns.run_dir}")
 
 
+def _collection_for_search(ns: argparse.Namespace, scratch: str) -> Any:
+    from .hub import INDEX_FOLDER, load_collection
+    from .indexing import index_run
+
+    folder = Path(ns.index) if ns.index else Path(ns.run_dir) / INDEX_FOLDER
+    if ns.index or folder.is_dir():
+        return load_collection(folder, subfolder="", **({"uri": ns.uri} if ns.uri else {}))
+    built = index_run(ns.run_dir, Path(scratch) / "index", dataset=ns.dataset, uri=ns.uri)
+    return load_collection(built, subfolder="")
+
+
 def run_search(ns: argparse.Namespace) -> None:
-    from .search import RetrievalSession
+    import tempfile
 
-    session = RetrievalSession.from_run(ns.run_dir, ns.dataset)
-    for text in ns.text:
-        print(f'\ntext → images: "{text}"')
-        for rank, hit in enumerate(session.text_to_images(text, ns.k), 1):
-            print(f"  {rank}. row {hit.row:>5}  distance {hit.distance:>3}  labels {', '.join(hit.labels)}")
-    if ns.image_queries:
-        from .evaluation import resolve_split
+    from .data import load_cross_modal_dataset
+    from .evaluation import load_run, resolve_split
+    from .processing import load_image
+    from .search import image_to_texts, text_to_images
 
-        args = session.run.training_args
-        split = resolve_split(ns.run_dir, session.data, args.get("protocol", "classic"), args.get("split_seed", 0))
-        for row in split.query[: ns.image_queries]:
-            query = session.describe(int(row))
-            print(f"\nimage → texts: query picture row {row} (labels {', '.join(query.labels)})")
-            for rank, hit in enumerate(session.image_to_texts(int(row), ns.k), 1):
+    run = load_run(ns.run_dir)
+    with tempfile.TemporaryDirectory() as scratch:
+        collection = _collection_for_search(ns, scratch)
+        for text in ns.text:
+            print(f'\ntext → images: "{text}"')
+            for rank, hit in enumerate(text_to_images(run.model, run.processor, collection, text, ns.k), 1):
+                where = f"row {hit.row:>5}" if hit.row is not None else (hit.path or f"item {hit.id}")
+                labels = f"  labels {', '.join(hit.labels)}" if hit.labels else ""
+                print(f"  {rank}. {where}  distance {hit.distance:>3}{labels}")
+        queries = [(f"picture {path}", load_image(path, 0)) for path in ns.image]
+        if ns.image_queries:
+            args = run.training_args
+            name = ns.dataset or collection.info.get("dataset") or args.get("dataset")
+            kwargs = args.get("dataset_kwargs", {}) if name == args.get("dataset") else {}
+            data = load_cross_modal_dataset(name, **kwargs)
+            split = resolve_split(ns.run_dir, data, args.get("protocol", "classic"), args.get("split_seed", 0))
+            column = "image" if data.has_images else "image_features"
+            for row in split.query[: ns.image_queries]:
+                names = [data.label_names[j] for j in data.dataset[int(row)]["labels"]] if data.num_labels else []
+                queries.append((f"query picture row {row} (labels {', '.join(names)})", data.dataset[int(row)][column]))
+        for title, picture in queries:
+            print(f"\nimage → texts: {title}")
+            for rank, hit in enumerate(image_to_texts(run.model, run.processor, collection, picture, ns.k), 1):
                 print(f"  {rank}. distance {hit.distance:>3}  \"{hit.text}\"")
+        collection.close()
+
 
 def run_data(ns: argparse.Namespace) -> None:
     from .data.builders import build_dataset, list_builders
@@ -200,24 +250,32 @@ def run_bench(ns: argparse.Namespace) -> None:
 
 
 def run_index(ns: argparse.Namespace) -> None:
-    from .hub import INDEX_FOLDER, DatabaseIndex
+    from .hub import INDEX_FOLDER
+    from .indexing import index_run
+    from .retrieval.collection import Collection
 
-    index = DatabaseIndex.from_run(ns.run_dir, ns.dataset, ns.split)
-    folder = index.save(ns.output or Path(ns.run_dir) / INDEX_FOLDER)
-    print(f"Indexed {index.num_database} items of {index.items['dataset']} ({ns.split}) at {index.bits} bits -> {folder}")
+    folder = index_run(ns.run_dir, ns.output or Path(ns.run_dir) / INDEX_FOLDER, dataset=ns.dataset, split=ns.split,
+                       backend=ns.backend, uri=ns.uri, kind=ns.kind, options=_key_values(ns.backend_options, "--option"),
+                       table_prefix=ns.table_prefix, overwrite=ns.overwrite, batch_size=ns.batch_size)
+    collection = Collection.load(folder)
+    info = collection.info
+    print(f"Indexed {len(collection)} items of {info.get('dataset')} ({info.get('split')}) at {collection.bits} bits "
+          f"in {collection.backend} -> {folder}")
+    collection.close()
 
 
 def run_push(ns: argparse.Namespace) -> None:
     import tempfile
 
-    from .hub import INDEX_FOLDER, DatabaseIndex, push_folder
+    from .hub import INDEX_FOLDER, push_folder
+    from .indexing import index_run
 
     with tempfile.TemporaryDirectory() as scratch:
         index_dir = ns.index
         if ns.with_index and index_dir is None:
             index_dir = Path(ns.run_dir) / INDEX_FOLDER
             if not index_dir.is_dir():
-                index_dir = DatabaseIndex.from_run(ns.run_dir).save(scratch)
+                index_dir = index_run(ns.run_dir, Path(scratch) / INDEX_FOLDER)
         commit = push_folder(ns.run_dir, ns.repo_id, private=ns.private or None, token=ns.token,
                              index_dir=index_dir, commit_message=ns.commit_message)
     print(f"Pushed {ns.run_dir} to {ns.repo_id}: {commit.commit_url}")
@@ -232,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     try:
         COMMANDS[ns.command](ns)
-    except (ValueError, TypeError, OSError, KeyError, FloatingPointError) as err:
+    except (ValueError, TypeError, OSError, KeyError, FloatingPointError, ImportError) as err:
         if os.environ.get("CMHASH_DEBUG"):
             raise
         message = str(err).strip("'\"") or type(err).__name__

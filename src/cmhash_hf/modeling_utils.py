@@ -198,8 +198,9 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
         token: str | bool | None = None,
         commit_message: str | None = None,
     ) -> Any:
-        """Upload this model (with its ``processor``, card, and a `cmhash_hf.hub.DatabaseIndex` when given) to
-        ``repo_id`` in one commit; returns the `huggingface_hub.CommitInfo`.
+        """Upload this model (with its ``processor``, card, and a collection when given: a folder written by
+        ``cmhash index`` or a `cmhash_hf.retrieval.Collection`) to ``repo_id`` in one commit; returns the
+        `huggingface_hub.CommitInfo`.
 
         ``results`` (a ``results.json`` dict) fills the card's ``model-index``.
 
@@ -212,7 +213,7 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
             self.save_pretrained(folder)
             if processor is not None:
                 processor.save_pretrained(folder)
-            index_dir = index.save(Path(folder) / "index") if index is not None else None
+            index_dir = getattr(index, "folder", index)
             return push_folder(folder, repo_id, private=private, token=token, index_dir=index_dir,
                                commit_message=commit_message, results=results)
 

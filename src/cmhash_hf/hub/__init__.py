@@ -1,4 +1,4 @@
-"""The Hub side of cmhash-hf: model cards, saved database indexes, and pushing a checkpoint in one commit.
+"""The Hub side of cmhash-hf: model cards, a model's collection (``index/``), and pushing a checkpoint in one commit.
 
 Example:
     >>> from cmhash_hf.hub import CARD_FILE, LIBRARY_NAME
@@ -6,7 +6,7 @@ Example:
     ('README.md', 'cmhash-hf')
 """
 
-from .database_index import INDEX_FOLDER, DatabaseIndex, IndexHit
+from .collection_files import INDEX_FOLDER, collection_files, load_collection
 from .model_card import (
     CARD_FILE,
     CARD_MARKER,
@@ -23,11 +23,11 @@ __all__ = [
     "CARD_MARKER",
     "INDEX_FOLDER",
     "LIBRARY_NAME",
-    "DatabaseIndex",
-    "IndexHit",
     "build_model_card",
     "card_summary",
+    "collection_files",
     "files_to_upload",
+    "load_collection",
     "load_model_card",
     "push_folder",
     "write_model_card",

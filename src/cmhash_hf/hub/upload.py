@@ -2,8 +2,8 @@
 
 What goes up from a folder written by `cmhash train` / `save_pretrained`: every top-level file (config and
 weights, processor and tokenizer files, ``README.md``, ``training_args.json``, ``results.json`` and its plots,
-...) except the training log, plus the split files under ``splits/``; never the epoch checkpoints. With an index
-folder, its three files go up under ``index/``.
+...) except the training log, plus the split files under ``splits/``; never the epoch checkpoints. With a
+collection folder (``cmhash index``), its files go up under ``index/``.
 
 Example:
     >>> import tempfile, pathlib
@@ -23,7 +23,7 @@ from pathlib import Path
 from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi
 
 from ..processing import PROCESSOR_FILE
-from .database_index import INDEX_FILES, INDEX_FOLDER
+from .collection_files import INDEX_FOLDER, collection_files
 from .model_card import write_model_card
 
 #: Run files that stay local: the per-step training log and the epoch checkpoints.
@@ -36,7 +36,7 @@ def files_to_upload(folder: str | Path, index_dir: str | Path | None = None) -> 
     """The files a push of ``folder`` sends, as {path in the repo: local path}.
 
     Raises:
-        OSError: ``index_dir`` is given but lacks one of the index files.
+        OSError: ``index_dir`` is given but holds no collection.
     """
     folder = Path(folder)
     files = {
@@ -49,10 +49,7 @@ def files_to_upload(folder: str | Path, index_dir: str | Path | None = None) -> 
             if path.is_file() and not path.name.startswith("."):
                 files[path.relative_to(folder).as_posix()] = path
     if index_dir is not None:
-        for name in INDEX_FILES:
-            path = Path(index_dir) / name
-            if not path.is_file():
-                raise OSError(f"{index_dir} holds no database index: {name} is missing (build one with `cmhash index`).")
+        for name, path in collection_files(index_dir).items():
             files[f"{INDEX_FOLDER}/{name}"] = path
     return dict(sorted(files.items()))
 

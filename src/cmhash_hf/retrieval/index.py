@@ -30,21 +30,9 @@ import numpy as np
 
 from .index_format import read_index_file, write_index_file
 from .kernels import search_top_k
-from .packing import as_packed, packed_to_words, to_numpy
+from .packing import as_packed, check_ids, check_k, packed_to_words
 
 __all__ = ["HammingIndex"]
-
-
-def _as_ids(ids: Any, count: int) -> np.ndarray:
-    """Validate user ids (integers, one per code) and return them as ``int64``."""
-    array = to_numpy(ids)
-    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
-        raise TypeError(f"ids must be integers (int64), got dtype {array.dtype}; string ids are not supported")
-    if array.shape != (count,):
-        raise ValueError(f"ids must be a 1-D array with one id per code ({count}), got shape {array.shape}")
-    if array.dtype == np.uint64 and array.size and array.max() > np.iinfo(np.int64).max:
-        raise ValueError("ids must fit in int64")
-    return array.astype(np.int64)
 
 
 class HammingIndex:
@@ -104,7 +92,7 @@ class HammingIndex:
         """
         packed, _ = as_packed(codes, self.bits)
         count = packed.shape[0]
-        new_ids = np.arange(self._size, self._size + count, dtype=np.int64) if ids is None else _as_ids(ids, count)
+        new_ids = check_ids(ids, count, self._size)
         self._reserve(self._size + count)
         self._words[:, self._size : self._size + count] = packed_to_words(packed).T
         self._ids[self._size : self._size + count] = new_ids
@@ -121,11 +109,10 @@ class HammingIndex:
             >>> index.search(np.ones(8), k=2)[1].tolist()
             [[0, 2]]
         """
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+        k = check_k(k)
         packed, _ = as_packed(query_codes, self.bits, name="query codes")
         queries = packed_to_words(packed)
-        distances, positions = search_top_k(queries, self._words, self._size, int(k), self.bits)
+        distances, positions = search_top_k(queries, self._words, self._size, k, self.bits)
         return distances, self._ids[positions]
 
     @property

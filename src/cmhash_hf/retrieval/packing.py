@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["pack_codes", "unpack_codes", "hamming_distance", "as_packed", "packed_to_words", "to_numpy"]
+__all__ = ["pack_codes", "unpack_codes", "hamming_distance", "as_packed", "packed_to_words", "to_numpy", "check_ids", "check_k"]
 
 
 def to_numpy(array: Any) -> np.ndarray:
@@ -158,3 +158,24 @@ def hamming_distance(a: Any, b: Any, bits: int | None = None) -> np.ndarray:
     words_a, words_b = packed_to_words(packed_a), packed_to_words(packed_b)
     xor = words_a[:, None, :] ^ words_b[None, :, :]
     return np.bitwise_count(xor).sum(axis=2, dtype=np.int32)
+
+
+def check_k(k: Any) -> int:
+    """``k`` as an int, or a ``ValueError`` unless it is a positive integer."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    return int(k)
+
+
+def check_ids(ids: Any, count: int, start: int) -> np.ndarray:
+    """Validate user ids (integers, one per code) and return them as ``int64``; ``None`` gives ``start, start + 1, ...``."""
+    if ids is None:
+        return np.arange(start, start + count, dtype=np.int64)
+    array = to_numpy(ids)
+    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"ids must be integers (int64), got dtype {array.dtype}; string ids are not supported")
+    if array.shape != (count,):
+        raise ValueError(f"ids must be a 1-D array with one id per code ({count}), got shape {array.shape}")
+    if array.dtype == np.uint64 and array.size and array.max() > np.iinfo(np.int64).max:
+        raise ValueError("ids must fit in int64")
+    return array.astype(np.int64)
