@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .training.arguments import add_arguments, arguments_from, given_settings
+from .training.arguments import add_arguments, arguments_from, given_settings, key_values
 
 #: Training settings a benchmark sets per run itself (``--methods``, ``--bits``, ``--seeds`` choose them).
 BENCH_OWNED = ("method", "bits", "seed", "resume", "overwrite_output_dir")
@@ -255,7 +255,7 @@ def run_index(ns: argparse.Namespace) -> None:
     from .retrieval.collection import Collection
 
     folder = index_run(ns.run_dir, ns.output or Path(ns.run_dir) / INDEX_FOLDER, dataset=ns.dataset, split=ns.split,
-                       backend=ns.backend, uri=ns.uri, kind=ns.kind, options=_key_values(ns.backend_options, "--option"),
+                       backend=ns.backend, uri=ns.uri, kind=ns.kind, options=key_values(ns.backend_options, "--option"),
                        table_prefix=ns.table_prefix, overwrite=ns.overwrite, batch_size=ns.batch_size)
     collection = Collection.load(folder)
     info = collection.info
