@@ -10,8 +10,19 @@ when other processes load the machine) after one warm-up call each (which pays n
 JIT compile unless cached, and the IVF training). The numpy baseline runs once, single-threaded.
 IVF recall on uniformly random codes is low by nature (there is no cluster structure to exploit).
 
+Two more sections (issue: retrieval at scale):
+
+* **single-query latency** of the exact index (one query per call, ``--latency-queries`` of them) beside the
+  memory-bandwidth bound: the bytes of the packed codes divided by the read bandwidth measured on a numpy array
+  of the same size (one full read of the codes is the least a query can do);
+* **engines** (``--engines milvus lancedb``) at ``--engine-size`` codes (default 1M: 10M is too slow for Milvus
+  Lite's inserts and LanceDB's flat scan on 2 shared cores): Milvus Lite ``BIN_FLAT`` and LanceDB flat and
+  IVF, queries/s and tie-aware recall@k against the exact result (``cmhash_hf.retrieval.tie_aware_recall``),
+  with the time to load the codes into the engine.
+
 Usage:
     python benchmarks/search_speed.py                                   # 1M codes, 64 and 128 bits, 1000 queries, k=100
+    python benchmarks/search_speed.py --size 10000000 --bits 64 --numpy-queries 10 --engines milvus lancedb
     python benchmarks/search_speed.py --size 20000 --queries 50 --numpy-queries 20 --output /tmp/smoke.json
 """
 
@@ -21,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import tempfile
 import time
 
 import faiss
@@ -28,7 +40,7 @@ import numba
 import numpy as np
 
 from cmhash_hf.file_utils import atomic_write_text
-from cmhash_hf.retrieval import HammingIndex, get_backend
+from cmhash_hf.retrieval import HammingIndex, get_backend, tie_aware_recall
 
 
 def timed(fn):
@@ -120,6 +132,62 @@ def run_width(args, bits: int, rng: np.random.Generator) -> list[dict]:
     return rows
 
 
+def read_bandwidth(nbytes: int, repeats: int = 5) -> float:
+    """Bytes per second of one threaded-free full read of an ``nbytes`` uint64 array (best of ``repeats``)."""
+    array = np.ones(max(1, nbytes // 8), dtype=np.uint64)
+    best = float("inf")
+    for _ in range(repeats):
+        seconds, _ = timed(lambda: np.bitwise_xor.reduce(array))
+        best = min(best, seconds)
+    return array.nbytes / best
+
+
+def run_latency(args, bits: int, index: HammingIndex, queries: np.ndarray) -> dict:
+    """Exact single-query latency (one query per call) against the memory-bandwidth bound of one full scan."""
+    numba.set_num_threads(max(args.threads))
+    index.search(queries[:1], args.k)  # warm-up
+    count = min(args.latency_queries, len(queries))
+    seconds, _ = timed(lambda: [index.search(queries[i : i + 1], args.k) for i in range(count)])
+    code_bytes = len(index) * ((bits + 63) // 64) * 8
+    bandwidth = read_bandwidth(code_bytes)
+    return {"bits": bits, "threads": max(args.threads), "method": "HammingIndex single query", "queries": count,
+            "latency_ms": 1000 * seconds / count, "bound_ms": 1000 * code_bytes / bandwidth,
+            "read_bandwidth_gb_s": bandwidth / 1e9}
+
+
+def run_engines(args, bits: int, rng: np.random.Generator) -> list[dict]:
+    """Milvus Lite BIN_FLAT, LanceDB flat and IVF at ``--engine-size`` codes against the exact index."""
+    nbytes = bits // 8
+    database = rng.integers(0, 256, (args.engine_size, nbytes), dtype=np.uint8)
+    queries = rng.integers(0, 256, (args.engine_queries, nbytes), dtype=np.uint8)
+    exact = HammingIndex(bits)
+    exact.add(database)
+    exact_d, _ = exact.search(queries, args.k)
+    rows = []
+    variants = {"milvus": [("flat", {})], "lancedb": [("flat", {}), ("ivf", {"nprobes": args.lance_nprobes})]}
+    for engine in args.engines:
+        for kind, options in variants[engine]:
+            with tempfile.TemporaryDirectory(dir=args.scratch) as folder:
+                uri = f"{folder}/codes.db" if engine == "milvus" else folder
+                index = get_backend(engine).create(bits, uri, kind=kind, **options)
+                load_s, _ = timed(lambda: (index.add(database), index.save()))
+                index.search(queries[:2], args.k)  # warm-up (loads the collection / opens the table)
+                seconds, (found_d, _) = timed(lambda: index.search(queries, args.k))
+                rows.append({"bits": bits, "engine": f"{engine} {kind}", "codes": args.engine_size,
+                             "queries": len(queries), "queries_per_s": len(queries) / seconds, "seconds": seconds,
+                             "recall_at_k": tie_aware_recall(found_d, exact_d), "load_s": load_s,
+                             "same_distances": bool(np.array_equal(found_d, exact_d))})
+                index.close()
+                print(f"  {engine} {kind}: {rows[-1]['queries_per_s']:.1f} queries/s, recall@{args.k} "
+                      f"{rows[-1]['recall_at_k']:.3f}, load {load_s:.1f} s", flush=True)
+    numba.set_num_threads(max(args.threads))
+    seconds, _ = timed(lambda: exact.search(queries, args.k))
+    rows.append({"bits": bits, "engine": "exact", "codes": args.engine_size, "queries": len(queries),
+                 "queries_per_s": len(queries) / seconds, "seconds": seconds, "recall_at_k": 1.0, "load_s": 0.0,
+                 "same_distances": True})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=1_000_000, help="database codes")
@@ -132,11 +200,27 @@ def main() -> None:
     parser.add_argument("--ivf-nlist", type=int, default=1024, help="IVF lists of the approximate index (0 to skip)")
     parser.add_argument("--ivf-nprobe", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--latency-queries", type=int, default=50, help="single-query calls timed (0 to skip)")
+    parser.add_argument("--engines", nargs="*", default=[], choices=["milvus", "lancedb"],
+                        help="also measure these engines (needs pymilvus + milvus-lite, lancedb)")
+    parser.add_argument("--engine-size", type=int, default=1_000_000, help="codes loaded into each engine")
+    parser.add_argument("--engine-queries", type=int, default=200)
+    parser.add_argument("--lance-nprobes", type=int, default=20)
+    parser.add_argument("--scratch", default=None, help="folder for the engines' temporary files")
     parser.add_argument("--output", default="benchmarks/results/search_speed.json")
     args = parser.parse_args()
     args.numpy_queries = args.numpy_queries or args.queries
     rng = np.random.default_rng(args.seed)
     rows = [row for bits in args.bits for row in run_width(args, bits, rng)]
+    latency = []
+    if args.latency_queries:
+        for bits in args.bits:
+            index = HammingIndex(bits)
+            index.add(rng.integers(0, 256, (args.size, bits // 8), dtype=np.uint8))
+            latency.append(run_latency(args, bits, index, rng.integers(0, 256, (args.latency_queries, bits // 8),
+                                                                         dtype=np.uint8)))
+            del index
+    engines = [row for bits in args.bits[:1] for row in run_engines(args, bits, rng)] if args.engines else []
     print(f"{args.size:,} codes, {args.queries:,} queries, k={args.k}")
     print(f"{'bits':>4} {'threads':>7}  {'method':<58} {'seconds':>8} {'queries/s':>10} {'x FAISS':>8}  check")
     for row in rows:
@@ -145,6 +229,14 @@ def main() -> None:
             f"{row['bits']:>4} {row['threads']:>7}  {row['method']:<58} {row['seconds']:>8.3f} "
             f"{row['queries_per_s']:>10,.0f} {row['ratio_to_faiss']:>8.2f}  {check}"
         )
+    for row in latency:
+        print(f"single-query latency, {row['bits']} bits, {args.size:,} codes: {row['latency_ms']:.2f} ms per query; "
+              f"memory-bandwidth bound {row['bound_ms']:.2f} ms ({row['read_bandwidth_gb_s']:.1f} GB/s measured)")
+    if engines:
+        print(f"\n{'engine':<16} {'codes':>10} {'queries/s':>10} {'recall@k':>9} {'load s':>8}  distances")
+        for row in engines:
+            print(f"{row['engine']:<16} {row['codes']:>10,} {row['queries_per_s']:>10,.1f} {row['recall_at_k']:>9.3f} "
+                  f"{row['load_s']:>8.1f}  {'same as exact' if row['same_distances'] else 'differ'}")
     report = {
         "benchmark": "search_speed",
         "config": {key: value for key, value in vars(args).items() if key != "output"},
@@ -154,6 +246,8 @@ def main() -> None:
             "load_average_after": os.getloadavg(),
         },
         "results": rows,
+        "latency": latency,
+        "engines": engines,
     }
     atomic_write_text(args.output, json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.output}")

@@ -18,7 +18,7 @@ from cmhash_hf import indexing
 
 from hub_runs import copy_of_shared_run
 
-MODEL_FILES = {"config.json", "model.safetensors"}
+MODEL_FILES = {"config.json", "model.safetensors", "checksums.json"}  # checksums.json: the weights digest
 PROCESSOR_FILES = {"cmhash_processor.json", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"}
 RUN_FILES = {"README.md", "training_args.json", "train_results.json", "splits/classic-seed0.json"}
 INDEX_FILES = {"index/image_codes.cmhash", "index/text_codes.cmhash", "index/items.arrow", "index/collection.json"}
@@ -90,7 +90,7 @@ def test_push_with_index_builds_one_when_the_run_has_none(run, hub, tmp_path, mo
 
     def index_run(run_dir, output, **kwargs):  # the real one is covered by `cmhash index` above
         built.append((Path(run_dir), kwargs.get("dataset"), kwargs.get("split", "database")))
-        return Path(shutil.copytree(run / "index", output))
+        return SimpleNamespace(folder=Path(shutil.copytree(run / "index", output)))
 
     monkeypatch.setattr(indexing, "index_run", index_run)
     bare = shutil.copytree(run, tmp_path / "bare", ignore=shutil.ignore_patterns("index", "checkpoints"))

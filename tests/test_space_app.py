@@ -118,3 +118,29 @@ def test_space_readme_metadata_and_requirements():
     assert "cmhash-hf" in (SPACE / "requirements.txt").read_text()
     for name in ("text_to_images", "image_to_texts", "image_to_images", "add_pictures"):
         assert f"screenshots/{name}.png" in text and (SPACE / "screenshots" / f"{name}.png").is_file()
+
+
+@pytest.mark.parametrize("backend", ["exact", "lancedb", "milvus"])
+def test_a_collection_of_a_plain_picture_folder_in_any_backend_shows_pictures_and_file_names(app, tmp_path_factory,
+                                                                                            backend):
+    """A folder of photos (no captions, no labels) indexed with `cmhash index --images` into each backend."""
+    from cmhash_hf.cli import main
+
+    run = shared_tiny_run(tmp_path_factory)
+    photos = tmp_path_factory.mktemp("photos")
+    data = load_cross_modal_dataset("builtin:shapes")
+    for i in range(6):
+        data.dataset[i]["image"].save(photos / f"photo-{i}.png")
+    index = tmp_path_factory.mktemp(f"index-{backend}") / "photos"
+    assert main(["index", str(run), "--images", str(photos), "--output", str(index), "--backend", backend]) == 0
+    space = sys.modules["retrieval_space"].RetrievalSpace.load(str(run), str(index))
+    assert "6 items from `" in space.header_markdown() and f"`{backend}` backend" in space.header_markdown()
+    gallery, status = space.text_to_images("a red circle", 4, None)
+    assert status.startswith("Top 4 of 6 pictures") and all(isinstance(p, Image.Image) for p, _ in gallery)
+    names = [caption.split(" · ")[-1] for _, caption in gallery]
+    assert len(gallery) == 4 and all(name.startswith("photo-") and name.endswith(".png") for name in names)
+    gallery, _ = space.image_to_images(str(photos / "photo-3.png"), 6, None)
+    assert _distances([caption for _, caption in gallery])[0] == 0 and "photo-3.png" in gallery[0][1] + "".join(
+        caption for _, caption in gallery if caption.split(" · ")[1] == "distance 0")
+    assert space.image_to_texts(str(photos / "photo-3.png"), 3) == ([], "⚠️ The index has no texts to search.")
+    space.index.close()

@@ -82,7 +82,7 @@ class RetrievalSpace:
             except OSError:
                 folder = Path(tempfile.mkdtemp(prefix="cmhash-space-")) / INDEX_FOLDER
                 built = index_run(model, folder, dataset=dataset or loaded.config.dataset_name, backend=backend, uri=uri)
-                collection = load_collection(built, subfolder="")
+                collection = load_collection(built.folder, subfolder="")
         data = None
         if collection.info.get("dataset"):
             data = load_cross_modal_dataset(collection.info["dataset"], **collection.info.get("dataset_kwargs", {}))

@@ -9,7 +9,9 @@ Example:
     16
 """
 
-from transformers import AutoConfig, AutoModel
+__version__ = "0.1.0"  # first: the data package reads it while the modules below are imported
+
+from transformers import AutoConfig, AutoModel  # noqa: E402
 
 from .auto import CrossModalHashModel, get_method, list_methods, register_hash_method
 from .configuration_utils import CrossModalHashConfig
@@ -18,8 +20,7 @@ from .modeling_utils import CrossModalHashPreTrainedModel, binarize
 from .methods import *  # noqa: F401,F403  (registers every method)
 from .methods import __all__ as _method_names
 from .processing import CrossModalHashProcessor
-
-__version__ = "0.1.0"
+from . import hub  # noqa: F401,E402  (registers the model card writer and the Hub uploader on the model class)
 
 __all__ = [
     "AutoConfig",

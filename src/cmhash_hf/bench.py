@@ -25,7 +25,8 @@ from typing import Any
 
 from .auto import get_method, list_methods
 from .evaluation import DIRECTIONS, evaluate_run
-from .file_utils import atomic_write_text
+from .file_utils import atomic_write_text, folder_lock, staged_files
+from .hub import write_model_card
 from .metrics import plot_pr_curve
 from .model_selection import check_epoch_candidates, choose_epochs_on_validation, validation_protocol
 from .training import HashTrainingArguments, train
@@ -141,7 +142,9 @@ def _run_one(settings: BenchSettings, method: str, bits: int, seed: int, epochs:
     args = dataclasses.replace(_training_args(settings, method, bits, seed, epochs, run_dir), save_total_limit=1)
     started = time.perf_counter()
     metrics, results = _finished_run(run_dir, args) or (train(args), None)
-    results = results or evaluate_run(run_dir)
+    if results is None:
+        results = evaluate_run(run_dir)
+        write_model_card(run_dir, results=results)
     return {
         "method": method,
         "bits": bits,
@@ -216,9 +219,14 @@ def markdown_table(summary: list[dict[str, Any]], bits: list[int], reference: di
 
 
 def run_benchmark(settings: BenchSettings, reference: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
-    """Run every (method, bits, seed), then write ``results.json``, ``results.md`` and ``pr_curves.png``."""
+    """Run every (method, bits, seed), then write ``results.json``, ``results.md`` and ``pr_curves.png``
+    together; the output folder is locked meanwhile (a second benchmark there stops at once)."""
+    with folder_lock(settings.output_dir, "cmhash bench"):
+        return _run_benchmark(settings, reference)
+
+
+def _run_benchmark(settings: BenchSettings, reference: dict[str, dict[str, float]] | None) -> dict[str, Any]:
     out = Path(settings.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     methods = settings.resolved_methods()
     selections = {method: _epochs_for(settings, method) for method in methods}
     rows = [
@@ -235,10 +243,12 @@ def run_benchmark(settings: BenchSettings, reference: dict[str, dict[str, float]
                                 for m, sel in selections.items()},
               "reference": reference or {}, "summary": summary,
               "runs": [{k: v for k, v in r.items() if k != "pr_curves"} for r in rows]}
-    atomic_write_text(out / "results.json", json.dumps(report, indent=2))
-    atomic_write_text(out / "results.md", table + "\n")
     widest = max(settings.bits)
     curves = {f"{r['method']} {name}": {"pr_curve": curve} for r in rows if r["bits"] == widest and r["seed"] == settings.seeds[0]
               for name, curve in r["pr_curves"].items()}
-    plot_pr_curve(curves, out / "pr_curves.png", title=f"{settings.dataset} · {widest} bits · seed {settings.seeds[0]}")
+    with staged_files(out) as staging:
+        atomic_write_text(staging / "results.json", json.dumps(report, indent=2))
+        atomic_write_text(staging / "results.md", table + "\n")
+        plot_pr_curve(curves, staging / "pr_curves.png",
+                      title=f"{settings.dataset} · {widest} bits · seed {settings.seeds[0]}")
     return report

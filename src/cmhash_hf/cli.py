@@ -13,6 +13,7 @@ Bad input ends with one line ``cmhash: error: ...`` and exit status 2, never a t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -42,23 +43,38 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split-seed", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--top-k", type=int, nargs="*", default=[], help="also report mAP@k for these k (e.g. 50 100)")
+    p.add_argument("--labels", nargs="+", action="append", default=[], metavar="NAME",
+                   help="also score with relevance restricted to these labels (queries with none of them are left "
+                        "out and counted); repeat the option for several subsets")
+    p.add_argument("--per-label", action="store_true",
+                   help="also score each label on its own, both directions, beside chance (table + per_label_map.png)")
 
 
-def _add_backend_options(p: argparse.ArgumentParser, building: bool) -> None:
-    """Where a collection's codes live (``cmhash index``) or are reached (``cmhash search``)."""
-    from .retrieval import list_backends
+def add_dataclass_arguments(parser: argparse.ArgumentParser, settings: type) -> None:
+    """One option per field of a settings dataclass, with the field's help: ``--field-name`` (``store_true`` for a
+    bool, repeatable for a list), or a positional argument when the field's metadata says ``positional``; fields
+    with ``cli: False`` are left out."""
+    import dataclasses
 
-    if building:
-        p.add_argument("--backend", default="exact", choices=list_backends(),
-                       help="index backend: exact (in process), faiss (in process, approximate), milvus, lancedb")
-        p.add_argument("--kind", default=None, help="backend index kind: flat (exact) or ivf / hnsw where offered")
-        p.add_argument("--table-prefix", default="", help="prefix of the table names, to share one server among collections")
-        p.add_argument("--option", dest="backend_options", action="append", metavar="KEY=VALUE",
-                       help="backend option (repeatable), e.g. --option nprobe=32")
-        p.add_argument("--overwrite", action="store_true", help="replace existing tables of the same names")
-    p.add_argument("--uri", default=None,
-                   help="where the backend keeps the codes: a folder, a Milvus Lite .db file, http://host:19530, "
-                        "s3://bucket/path (default: inside the collection folder)")
+    for item in dataclasses.fields(settings):
+        meta = item.metadata
+        if meta.get("cli", True) is False:
+            continue
+        help_text = meta.get("help")
+        if meta.get("positional"):
+            parser.add_argument(item.name, help=help_text)
+            continue
+        flag = "--" + item.name.replace("_", "-")
+        default = item.default if item.default is not dataclasses.MISSING else item.default_factory()
+        annotation = str(item.type)
+        if annotation.startswith("bool"):
+            parser.add_argument(flag, action="store_true", help=help_text)
+        elif annotation.startswith("list"):
+            parser.add_argument(flag, action="append", default=[], dest=item.name, help=help_text)
+        else:
+            kind = int if annotation.startswith("int") else (float if annotation.startswith("float") else str)
+            parser.add_argument(flag, type=kind, default=default, help=help_text + (f" (default: {default})"
+                                                                                   if default not in (None, "") else ""))
 
 
 def _add_search(sub: argparse._SubParsersAction) -> None:
@@ -71,7 +87,8 @@ def _add_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image", action="append", default=[], help="a query picture file (repeatable)")
     p.add_argument("--image-queries", type=int, default=0, help="how many query-set pictures of the dataset to search with")
     p.add_argument("-k", type=int, default=5)
-    _add_backend_options(p, building=False)
+    p.add_argument("--uri", default=None, help="reach the collection's tables at this address instead of the stored one "
+                                               "(e.g. http://host:19530)")
 
 
 def _add_data(sub: argparse._SubParsersAction) -> None:
@@ -107,13 +124,11 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_hub(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("index", help="encode a collection with a run and save it, searchable, in an index backend")
-    p.add_argument("run_dir")
-    p.add_argument("--dataset", default=None, help="default: the dataset the run was trained on")
-    p.add_argument("--split", default="database", choices=["database", "query", "train"])
-    p.add_argument("--output", default=None, help="collection folder (default: RUN_DIR/index)")
-    p.add_argument("--batch-size", type=int, default=256)
-    _add_backend_options(p, building=True)
+    from .indexing import IndexArguments
+
+    p = sub.add_parser("index", help="encode a collection (dataset split, picture folder, caption file, streamed "
+                                     "dataset) with a run; sharded, resumable, into an index backend")
+    add_dataclass_arguments(p, IndexArguments)
     p = sub.add_parser("push", help="upload a run's model, processor and card (and index) to the Hub in one commit")
     p.add_argument("run_dir")
     p.add_argument("--repo-id", required=True, help="ORG/NAME of the model repo (created if missing)")
@@ -161,9 +176,18 @@ def run_train(ns: argparse.Namespace) -> None:
 def run_evaluate(ns: argparse.Namespace) -> None:
     from .evaluation import evaluate_run, format_results
 
-    results = evaluate_run(ns.run_dir, ns.dataset, ns.protocol, ns.split_seed, ns.batch_size, tuple(ns.top_k))
+    from .file_utils import folder_lock
+    from .hub import write_model_card
+
+    local = Path(ns.run_dir).is_dir()
+    with folder_lock(ns.run_dir, "cmhash evaluate") if local else contextlib.nullcontext():
+        results = evaluate_run(ns.run_dir, ns.dataset, ns.protocol, ns.split_seed, ns.batch_size, tuple(ns.top_k),
+                               labels=ns.labels, per_label=ns.per_label)
+        if local:
+            write_model_card(ns.run_dir, results=results)  # the card shows the new results
     print(format_results(results))
-    print(f"Wrote results.json, pr_curve.png and precision_at_k.png in {ns.run_dir}")
+    plots = "pr_curve.png, precision_at_k.png" + (" and per_label_map.png" if ns.per_label else "")
+    print(f"Wrote results.json, {plots} in {ns.run_dir}")
 
 
 def _collection_for_search(ns: argparse.Namespace, scratch: str) -> Any:
@@ -174,15 +198,14 @@ def _collection_for_search(ns: argparse.Namespace, scratch: str) -> Any:
     if ns.index or folder.is_dir():
         return load_collection(folder, subfolder="", **({"uri": ns.uri} if ns.uri else {}))
     built = index_run(ns.run_dir, Path(scratch) / "index", dataset=ns.dataset, uri=ns.uri)
-    return load_collection(built, subfolder="")
+    return load_collection(built.folder, subfolder="")
 
 
 def run_search(ns: argparse.Namespace) -> None:
     import tempfile
 
-    from .data import load_cross_modal_dataset
-    from .evaluation import load_run, resolve_split
     from .processing import load_image
+    from .runs import load_run, run_data
     from .search import image_to_texts, text_to_images
 
     run = load_run(ns.run_dir)
@@ -196,13 +219,10 @@ def run_search(ns: argparse.Namespace) -> None:
                 print(f"  {rank}. {where}  distance {hit.distance:>3}{labels}")
         queries = [(f"picture {path}", load_image(path, 0)) for path in ns.image]
         if ns.image_queries:
-            args = run.training_args
-            name = ns.dataset or collection.info.get("dataset") or args.get("dataset")
-            kwargs = args.get("dataset_kwargs", {}) if name == args.get("dataset") else {}
-            data = load_cross_modal_dataset(name, **kwargs)
-            split = resolve_split(ns.run_dir, data, args.get("protocol", "classic"), args.get("split_seed", 0))
+            chosen = run_data(ns.run_dir, run.training_args, ns.dataset or collection.info.get("dataset"))
+            data = chosen.data
             column = "image" if data.has_images else "image_features"
-            for row in split.query[: ns.image_queries]:
+            for row in chosen.split.query[: ns.image_queries]:
                 names = [data.label_names[j] for j in data.dataset[int(row)]["labels"]] if data.num_labels else []
                 queries.append((f"query picture row {row} (labels {', '.join(names)})", data.dataset[int(row)][column]))
         for title, picture in queries:
@@ -250,18 +270,26 @@ def run_bench(ns: argparse.Namespace) -> None:
 
 
 def run_index(ns: argparse.Namespace) -> None:
-    from .hub import INDEX_FOLDER
-    from .indexing import index_run
-    from .retrieval.collection import Collection
+    import dataclasses
 
-    folder = index_run(ns.run_dir, ns.output or Path(ns.run_dir) / INDEX_FOLDER, dataset=ns.dataset, split=ns.split,
-                       backend=ns.backend, uri=ns.uri, kind=ns.kind, options=key_values(ns.backend_options, "--option"),
-                       table_prefix=ns.table_prefix, overwrite=ns.overwrite, batch_size=ns.batch_size)
-    collection = Collection.load(folder)
-    info = collection.info
-    print(f"Indexed {len(collection)} items of {info.get('dataset')} ({info.get('split')}) at {collection.bits} bits "
-          f"in {collection.backend} -> {folder}")
-    collection.close()
+    from .file_utils import folder_lock
+    from .indexing import IndexArguments, process_state, run_index as index
+
+    args = IndexArguments(**{f.name: getattr(ns, f.name) for f in dataclasses.fields(IndexArguments) if hasattr(ns, f.name)})
+    main = process_state().is_main_process and Path(ns.run_dir).is_dir()
+    # not while the run trains or another index is written there (the main process holds the lock for all)
+    with folder_lock(ns.run_dir, "cmhash index") if main else contextlib.nullcontext():
+        report = index(args)
+    if not process_state().is_main_process:  # under accelerate launch / torchrun, report once
+        return
+    info = json.loads((report.folder / "collection.json").read_text())
+    what = args.images or args.texts or f"{info.get('dataset')} ({info.get('split')})"
+    resumed = f" ({report.shards_resumed} shard(s) kept from an interrupted run)" if report.shards_resumed else ""
+    print(f"Indexed {report.indexed} items of {what} into {args.backend} -> {report.folder}{resumed}")
+    if report.skipped:
+        print(f"Left out {len(report.skipped)} unreadable file(s):")
+        for problem in report.skipped:
+            print(f"  {problem}")
 
 
 def run_push(ns: argparse.Namespace) -> None:
@@ -275,7 +303,7 @@ def run_push(ns: argparse.Namespace) -> None:
         if ns.with_index and index_dir is None:
             index_dir = Path(ns.run_dir) / INDEX_FOLDER
             if not index_dir.is_dir():
-                index_dir = index_run(ns.run_dir, Path(scratch) / INDEX_FOLDER)
+                index_dir = index_run(ns.run_dir, Path(scratch) / INDEX_FOLDER).folder
         commit = push_folder(ns.run_dir, ns.repo_id, private=ns.private or None, token=ns.token,
                              index_dir=index_dir, commit_message=ns.commit_message)
     print(f"Pushed {ns.run_dir} to {ns.repo_id}: {commit.commit_url}")

@@ -19,6 +19,26 @@ from .encoders.specs import default_image_encoder_spec, default_text_encoder_spe
 MAX_HASH_BITS = 4096
 
 
+_SIMPLE_TYPES = {"float": (float, int), "int": (int,), "str": (str,), "bool": (bool,), "list": (list,),
+                 "dict": (dict,), "tuple": (tuple, list), "None": (type(None),)}
+
+
+def _expected_types(annotation: str) -> tuple[type, ...] | None:
+    """The types a field annotated ``annotation`` (a string such as ``"float | None"``) accepts; None if unknown.
+
+    Example:
+        >>> _expected_types("list[str] | None")
+        (<class 'list'>, <class 'NoneType'>)
+    """
+    types: list[type] = []
+    for part in annotation.replace("Optional[", "").rstrip("]").split("|"):
+        base = part.strip().split("[")[0]
+        if base not in _SIMPLE_TYPES:
+            return None
+        types.extend(_SIMPLE_TYPES[base])
+    return tuple(types)
+
+
 class CrossModalHashConfig(PreTrainedConfig):
     r"""
     Shared configuration of a two-tower cross-modal hashing model.
@@ -67,6 +87,56 @@ class CrossModalHashConfig(PreTrainedConfig):
         if not isinstance(self.num_classes, int) or self.num_classes < 0:
             raise ValueError(f"num_classes must be a non-negative integer, got {self.num_classes!r}.")
         super().__post_init__(**kwargs)
+
+    @classmethod
+    def method_fields(cls) -> dict[str, str]:
+        """The fields a method's config adds to the shared ones, with their annotations: what ``--set`` may change.
+
+        Example:
+            >>> from cmhash_hf.methods.dcmh.configuration_dcmh import DCMHConfig
+            >>> DCMHConfig.method_fields()
+            {'gamma': 'float', 'eta': 'float', 'alternate_by': 'str'}
+        """
+        fields: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            if issubclass(klass, CrossModalHashConfig) and klass is not CrossModalHashConfig:
+                fields.update({k: str(v) for k, v in vars(klass).get("__annotations__", {}).items()
+                               if not k.startswith("_") and k != "model_type"})
+        return fields
+
+    @classmethod
+    def check_overrides(cls, overrides: dict[str, Any]) -> None:
+        """Refuse overrides (``--set KEY=VALUE``) of unknown fields or of values of the wrong type.
+
+        Raises:
+            ValueError: an unknown key, naming it and the valid ones.
+            TypeError: a value of the wrong type, naming the key and the expected type.
+
+        Example:
+            >>> from cmhash_hf.methods.dcmh.configuration_dcmh import DCMHConfig
+            >>> DCMHConfig.check_overrides({"gama": 0.5})
+            Traceback (most recent call last):
+            ...
+            ValueError: dcmh has no setting 'gama' (--set KEY=VALUE); its settings are: gamma, eta, alternate_by.
+            >>> DCMHConfig.check_overrides({"gamma": "high"})
+            Traceback (most recent call last):
+            ...
+            TypeError: dcmh setting 'gamma' expects float, got 'high' (str).
+        """
+        fields = cls.method_fields()
+        for key, value in overrides.items():
+            if key not in fields:
+                valid = ", ".join(fields) or "none"
+                raise ValueError(f"{cls.model_type} has no setting {key!r} (--set KEY=VALUE); its settings are: {valid}.")
+            expected = _expected_types(fields[key])
+            if expected is None:
+                continue
+            if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected):
+                names = " or ".join("None" if t is type(None) else t.__name__ for t in expected if t is not int
+                                    or float not in expected)
+                raise TypeError(
+                    f"{cls.model_type} setting {key!r} expects {names}, got {value!r} ({type(value).__name__})."
+                )
 
     def require_non_negative(self, *names: str) -> None:
         """Raise one `ValueError` naming every field among ``names`` whose value is negative (loss weights etc.).

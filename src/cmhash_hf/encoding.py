@@ -1,4 +1,5 @@
-"""Encoding whole datasets to binary codes in batches, with a progress bar.
+"""Encoding whole datasets to binary codes in batches, with a progress bar (lists of pictures and texts:
+`cmhash_hf.batch_encoding`, ``model.encode``).
 
 Example:
     >>> from cmhash_hf import CrossModalHashModel, CrossModalHashProcessor
@@ -55,3 +56,4 @@ def encode_dataset(
             image_codes.append(model.encode_image(**batch).cpu().numpy())
             text_codes.append(model.encode_text(**batch).cpu().numpy())
     return DatasetCodes(np.concatenate(image_codes), np.concatenate(text_codes), np.concatenate(labels))
+

@@ -10,6 +10,7 @@
 - `checksums` / `write_checksum_manifest` / `verify_checksum_manifest`: a small ``checksums.json`` of SHA-256
   digests, written last, that readers check to catch altered or mismatched files.
 - `disk_errors`: turns "no space left on device" into one clear `OSError` naming the path.
+- `folder_lock`: one writer per folder (a second process gets an error naming the first one).
 
 Example:
     >>> import tempfile, pathlib
@@ -41,8 +42,10 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -92,6 +95,29 @@ def disk_errors(path: str | os.PathLike) -> Iterator[None]:
         if err.errno in _DISK_FULL:
             raise disk_full_error(path) from (err.__cause__ if isinstance(err, DiskFullError) else err)
         raise
+    except Exception as err:  # torch.save and safetensors report a full disk as RuntimeError / their own error
+        if disk_looks_full(path, err):
+            raise disk_full_error(path) from err
+        raise
+
+
+#: A write that fails while less than this is free on its disk is reported as a full disk.
+DISK_FULL_MARGIN = 16 * 2**20
+
+
+def disk_looks_full(path: str | os.PathLike, err: BaseException | None = None) -> bool:
+    """Whether a failed write to ``path`` is best explained by a full disk: the error says so, or almost nothing
+    is free on the disk holding it (libraries that write through C++ or Rust do not always keep ``ENOSPC``)."""
+    text = str(err or "")
+    if "No space left" in text or "os error 28" in text or "Disk quota exceeded" in text:
+        return True
+    existing = Path(path).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        return shutil.disk_usage(existing).free < DISK_FULL_MARGIN
+    except OSError:
+        return False
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -222,7 +248,8 @@ def staged_files(folder: str | os.PathLike) -> Iterator[Path]:
         try:
             yield staging
             _sync_tree(staging)
-            for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            files = sorted((p for p in staging.rglob("*") if p.is_file()), key=lambda p: (p.name == CHECKSUM_FILE, p))
+            for path in files:  # a checksum manifest goes last: it vouches for files already in place
                 destination = folder / path.relative_to(staging)
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 os.chmod(path, 0o666 & ~_current_umask())
@@ -301,3 +328,94 @@ def verify_checksum_manifest(
                 f"{path} does not match the checksum recorded in {manifest_path} when it was saved: the file was "
                 "altered or damaged (or only part of a save was copied); save or download it again."
             )
+
+
+#: The lock file a command holds inside a folder while it writes there (see `folder_lock`).
+LOCK_FILE = ".cmhash.lock"
+_HELD_LOCKS: dict[Path, int] = {}
+
+
+class FolderInUseError(OSError):
+    """Another process holds the folder's lock."""
+
+
+def _lock_holder(path: Path) -> str:
+    try:
+        owner = json.loads(path.read_text(encoding="utf-8"))
+        return (f"process {owner['pid']} on {owner['host']} (`{owner['command']}`, started {owner['started']})")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, command: str) -> Iterator[Path]:
+    """Hold an exclusive lock on ``folder`` (created if needed) while ``command`` writes there.
+
+    A second process asking for the same folder gets `FolderInUseError` at once, naming the process that holds
+    it. The lock is an OS file lock (``flock``) on ``.cmhash.lock``: the kernel releases it when its process ends,
+    even by ``kill -9``, so a lock left by a killed run never blocks a ``--resume``. Taking a lock this process
+    already holds is allowed (nested commands).
+
+    Example:
+        >>> import tempfile
+        >>> with folder_lock(tempfile.mkdtemp(), "cmhash train") as path:
+        ...     json.loads(path.read_text())["command"]
+        'cmhash train'
+    """
+    folder = Path(folder).resolve()
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_FILE
+    if folder in _HELD_LOCKS:
+        _HELD_LOCKS[folder] += 1
+        try:
+            yield path
+        finally:
+            _HELD_LOCKS[folder] -= 1
+        return
+    try:
+        import fcntl
+    except ImportError:  # Windows: filelock's msvcrt lock, without the holder's details
+        fcntl = None
+    if fcntl is None:
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(path) + ".win")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise FolderInUseError(f"{folder} is in use by another process: wait for it to finish.") from None
+        release = lock.release
+        handle = None
+    else:
+        handle = open(path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise FolderInUseError(
+                f"{folder} is in use by {_lock_holder(path)}: two commands must not write one run folder at once; "
+                "wait for it to finish (or stop it), or choose another folder."
+            ) from None
+
+        def release() -> None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            handle.close()
+
+    try:
+        if handle is not None:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": command,
+                                     "started": time.strftime("%Y-%m-%d %H:%M:%S")}))
+            handle.flush()
+        _HELD_LOCKS[folder] = 1
+        yield path
+    except BaseException:
+        if created and [p.name for p in folder.iterdir()] == [LOCK_FILE]:  # failed before writing: leave no trace
+            path.unlink()
+            folder.rmdir()
+        raise
+    finally:
+        _HELD_LOCKS.pop(folder, None)
+        release()

@@ -24,22 +24,20 @@ from typing import Any
 
 from safetensors.torch import load_file
 
-from .data import load_cross_modal_dataset
 from .data.splits import validation_protocol
-from .evaluation import encode_split, load_run, resolve_split, score_codes
+from .evaluation import encode_split, score_codes
+from .runs import checkpoint_dir, load_run, run_data
 from .training import HashTrainingArguments, train
-from .training.trainer import CHECKPOINT_DIR
 
 
 def score_epoch_checkpoints(run_dir: str | Path, epochs: list[int]) -> list[dict[str, Any]]:
     """mAP of both directions of the run's epoch checkpoints ``epochs``, on the split the run was trained on."""
     run = load_run(run_dir)
-    args = run.training_args
-    data = load_cross_modal_dataset(args["dataset"], **args.get("dataset_kwargs", {}))
-    split = resolve_split(run_dir, data, args["protocol"], args["split_seed"])
+    chosen = run_data(run_dir, run.training_args)
+    data, split = chosen.data, chosen.split
     curve = []
     for epoch in sorted(epochs):
-        weights = Path(run_dir) / CHECKPOINT_DIR / f"epoch-{epoch}" / "model.safetensors"
+        weights = checkpoint_dir(run_dir, epoch) / "model.safetensors"
         if not weights.is_file():
             raise FileNotFoundError(f"{run_dir} has no checkpoint of epoch {epoch} ({weights} is missing).")
         run.model.load_state_dict(load_file(str(weights)))

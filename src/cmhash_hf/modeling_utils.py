@@ -36,20 +36,32 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 from transformers import AutoConfig, PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
+from transformers.utils import cached_file
 
 from .configuration_utils import CrossModalHashConfig
+from .batch_encoding import encode_inputs
+from .file_utils import (
+    CHECKSUM_FILE,
+    read_checksum_manifest,
+    staged_files,
+    verify_checksum_manifest,
+    write_checksum_manifest,
+)
 from .encoders import build_encoder
 from .modeling_outputs import CrossModalHashOutput
+from .processing import CrossModalHashProcessor
 
 IMAGE_INPUT_NAMES = ("pixel_values", "image_features", "image_tower_outputs")
 TEXT_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids", "text_features", "text_tower_outputs")
@@ -82,6 +94,17 @@ def load_hash_config(pretrained_model_name_or_path: str, **hub_kwargs: Any) -> C
     if folder.is_dir() and not (folder / "config.json").is_file():
         raise no_checkpoint
     try:
+        config_path = cached_file(str(pretrained_model_name_or_path), "config.json", **hub_kwargs)
+    except OSError:
+        raise no_checkpoint from None
+    try:
+        json.loads(Path(config_path).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise OSError(
+            f"{config_path} is not valid JSON ({err}): the config file is damaged; save the model again or restore "
+            "the file."
+        ) from None
+    try:
         config = AutoConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
     except ValueError as err:
         raise ValueError(
@@ -95,6 +118,51 @@ def load_hash_config(pretrained_model_name_or_path: str, **hub_kwargs: Any) -> C
             "hashing model."
         )
     return config
+
+
+def _weight_names(folder: str | os.PathLike) -> str:
+    names = sorted(p.name for p in Path(folder).glob("*.safetensors")) if Path(folder).is_dir() else []
+    return ", ".join(names) or "model.safetensors"
+
+
+def save_model_files(save: Any, save_directory: str | os.PathLike, **kwargs: Any) -> None:
+    """Run ``save`` (a `save_pretrained`) into a staging folder and switch its files into ``save_directory``
+    together (`cmhash_hf.file_utils.staged_files`), with ``checksums.json`` recording each weights file.
+
+    A failure part-way (disk full) leaves the files already in ``save_directory`` as they were; weights files
+    of an earlier save that this one did not write (other shards) are removed.
+    """
+    folder = Path(save_directory)
+    with staged_files(folder) as staging:
+        save(staging, **kwargs)
+        (staging / "README.md").unlink(missing_ok=True)  # the card is written afterwards, from the final folder
+        weights = [p.name for p in staging.iterdir() if p.name.endswith((".safetensors", ".safetensors.index.json"))]
+        write_checksum_manifest(staging, weights)
+    for old in folder.glob("model*.safetensors*"):
+        if old.name not in weights:
+            old.unlink()
+
+
+def verify_weights(pretrained_model_name_or_path: str, **hub_kwargs: Any) -> None:
+    """Check the weights files of a checkpoint against its ``checksums.json`` when it has one.
+
+    Raises:
+        OSError: a weights file differs from the checksum recorded when it was saved (it names the file).
+    """
+    manifest = cached_file(pretrained_model_name_or_path, CHECKSUM_FILE, _raise_exceptions_for_missing_entries=False,
+                           _raise_exceptions_for_connection_errors=False, **hub_kwargs)
+    if manifest is None:  # saved before checksums were recorded, or elsewhere: nothing to check
+        return
+    paths = {}
+    for name in read_checksum_manifest(manifest):
+        try:
+            paths[name] = cached_file(pretrained_model_name_or_path, name, **hub_kwargs)
+        except OSError:
+            raise OSError(
+                f"{pretrained_model_name_or_path} lists {name} in {CHECKSUM_FILE} but the file is missing: the "
+                "checkpoint is incomplete; save or download it again."
+            ) from None
+    verify_checksum_manifest(Path(manifest).parent, manifest_path=manifest, paths=paths)
 
 
 class HashLayer(nn.Module):
@@ -166,7 +234,20 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
                 f"{pretrained_model_name_or_path} holds a {config.model_type!r} checkpoint, not a {expected!r} one; "
                 "load it with CrossModalHashModel.from_pretrained(...) to get the right class."
             )
-        return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        hub_kwargs = {k: kwargs[k] for k in HUB_KWARGS if k in kwargs}
+        verify_weights(str(pretrained_model_name_or_path), **hub_kwargs)
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        except SafetensorError as err:
+            raise OSError(
+                f"The weights file of {pretrained_model_name_or_path} ({_weight_names(pretrained_model_name_or_path)}) "
+                f"cannot be read: {err}. It is truncated or damaged; save the model again or download it again."
+            ) from None
+
+    #: Set by `cmhash_hf.hub` when the package is imported (the model module knows nothing of the Hub): the model
+    #: card writer that `save_pretrained` calls, and the uploader of a folder that `push_to_hub` calls.
+    card_writer: ClassVar[Callable[..., Any] | None] = None
+    folder_pusher: ClassVar[Callable[..., Any] | None] = None
 
     def save_pretrained(self, save_directory: str | os.PathLike, is_main_process: bool = True, **kwargs: Any) -> None:
         """`PreTrainedModel.save_pretrained`, then the model card ``README.md`` (see `cmhash_hf.hub.model_card`).
@@ -177,15 +258,20 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
         """
         push = kwargs.pop("push_to_hub", False)
         hub_args = {name: kwargs.pop(name, None) for name in ("repo_id", "private", "commit_message")}
-        super().save_pretrained(save_directory, is_main_process=is_main_process, **kwargs)
         if not is_main_process:
+            super().save_pretrained(save_directory, is_main_process=False, **kwargs)
             return
-        from .hub import push_folder, write_model_card
-
-        write_model_card(save_directory, self.config)
+        save_model_files(super().save_pretrained, save_directory, **kwargs)
+        if self.card_writer is not None:
+            self.card_writer(save_directory, self.config)
         if push:
-            push_folder(save_directory, hub_args["repo_id"] or Path(save_directory).name, private=hub_args["private"],
-                        token=kwargs.get("token"), commit_message=hub_args["commit_message"])
+            self._pusher()(save_directory, hub_args["repo_id"] or Path(save_directory).name, private=hub_args["private"],
+                           token=kwargs.get("token"), commit_message=hub_args["commit_message"])
+
+    def _pusher(self) -> Callable[..., Any]:
+        if self.folder_pusher is None:
+            raise RuntimeError("cmhash_hf.hub is not imported, so nothing can push: `import cmhash_hf` registers it")
+        return self.folder_pusher
 
     def push_to_hub(
         self,
@@ -207,15 +293,14 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
         Example:
             >>> model.push_to_hub("some-org/dcmh-shapes-32bit", processor=processor)  # doctest: +SKIP
         """
-        from .hub import push_folder
-
+        push = self._pusher()
         with tempfile.TemporaryDirectory() as folder:
             self.save_pretrained(folder)
             if processor is not None:
                 processor.save_pretrained(folder)
             index_dir = getattr(index, "folder", index)
-            return push_folder(folder, repo_id, private=private, token=token, index_dir=index_dir,
-                               commit_message=commit_message, results=results)
+            return push(folder, repo_id, private=private, token=token, index_dir=index_dir,
+                        commit_message=commit_message, results=results)
 
     # ----------------------------------------------------------------- continuous outputs
     def _tower_features(self, modality: str, **inputs: torch.Tensor | None) -> torch.Tensor:
@@ -351,6 +436,36 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
         picked = self._pick_inputs(TEXT_INPUT_NAMES, IMAGE_INPUT_NAMES + ("labels",), inputs, "encode_text")
         with self._evaluation_mode():
             return self.codes_from_embeds(self.get_text_features(**picked))
+
+    def encode(
+        self,
+        images: Any = None,
+        texts: Any = None,
+        *,
+        processor: Any = None,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        precision: str = "int8",
+    ) -> Any:
+        """Codes of lists of pictures (PIL images, arrays, file paths) and/or strings, in batches through the processor.
+
+        ``processor`` defaults to the one saved with the model (loaded once from ``name_or_path``). Returns int8
+        codes in {-1, +1}, or packed ``uint8`` rows with ``precision="ubinary"`` (``np.packbits(code > 0)``, most
+        significant bit first: the layout of sentence-transformers, FAISS, Milvus and pgvector); a pair when both
+        images and texts are given. See `cmhash_hf.batch_encoding.encode_inputs`.
+
+        Raises:
+            ValueError: no processor is given and the model was not loaded from a folder or Hub id that has one.
+        """
+        if processor is None:
+            processor = getattr(self, "_cmhash_processor", None)
+        if processor is None:
+            if not self.name_or_path:
+                raise ValueError("This model was not loaded from a folder or Hub id: pass processor=... to encode")
+            processor = CrossModalHashProcessor.from_pretrained(self.name_or_path)
+            self._cmhash_processor = processor
+        return encode_inputs(self, processor, images=images, texts=texts, batch_size=batch_size,
+                             show_progress_bar=show_progress_bar, precision=precision)
 
     # ----------------------------------------------------------------- forward
     def _check_labels(self, labels: torch.Tensor, batch_size: int | None) -> torch.Tensor:

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Sequence
@@ -45,13 +46,66 @@ def make_image_processor(image_size: int = 32) -> Any:
     return ImageProcessor(size={"height": image_size, "width": image_size}, image_mean=[0.5] * 3, image_std=[0.5] * 3)
 
 
+#: The background that transparent pixels are composited onto.
+TRANSPARENT_BACKGROUND = (255, 255, 255)
+
+
+def _to_8bit(values: np.ndarray, mode: str) -> np.ndarray:
+    """Gray levels of an ``I;16*``, ``I`` or ``F`` picture as uint8: 16-bit values are scaled (65535 -> 255),
+    ``I`` values are taken as 8-bit when they fit in [0, 255] and as 16-bit when in [0, 65535], ``F`` values as
+    fractions when in [0, 1] and as 8-bit levels when in [0, 255]; any other range is stretched min..max."""
+    values = values.astype(np.float64)
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if mode.startswith("I;16"):
+        scaled = values / 257.0
+    elif mode == "F" and low >= 0 and high <= 1:
+        scaled = values * 255.0
+    elif low >= 0 and high <= 255:
+        scaled = values
+    elif mode == "I" and low >= 0 and high <= 65535:
+        scaled = values / 257.0
+    else:
+        scaled = (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """An RGB copy of a picture of any mode PIL opens.
+
+    16-bit and 32-bit gray levels are scaled to 8 bits (not clipped to white, as ``convert("RGB")`` does);
+    transparent pixels (RGBA, LA, palette with transparency) are composited onto white; CMYK, YCbCr, 1, L and
+    palettes go through PIL's own conversion.
+
+    Example:
+        >>> deep = Image.fromarray(np.array([[0, 32896, 65535]], dtype=np.uint16))
+        >>> deep.mode, np.asarray(to_rgb(deep))[0, :, 0].tolist()
+        ('I;16', [0, 128, 255])
+        >>> half = Image.new("LA", (1, 1), (0, 128))  # black at half opacity over white
+        >>> np.asarray(to_rgb(half))[0, 0].tolist()
+        [127, 127, 127]
+    """
+    mode = image.mode
+    if mode == "RGB":
+        return image.copy()
+    if mode.startswith("I") or mode == "F":
+        return Image.fromarray(_to_8bit(np.asarray(image), mode), mode="L").convert("RGB")
+    if mode == "P" and "transparency" in image.info or mode == "PA":
+        image, mode = image.convert("RGBA"), "RGBA"
+    if mode in ("RGBA", "LA", "La", "RGBa", "PA"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*TRANSPARENT_BACKGROUND, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
 def load_image(image: ImageLike, position: int) -> Image.Image:
-    """Open one image (PIL image, array or file path) as RGB; an unreadable one is a clear `ValueError`."""
+    """Open one image (PIL image, array or file path) as RGB (see `to_rgb`); an unreadable one is a clear
+    `ValueError`."""
     if isinstance(image, Image.Image):
-        return image.convert("RGB")
+        return to_rgb(image)
     if isinstance(image, np.ndarray):
         try:
-            return Image.fromarray(image).convert("RGB")
+            return to_rgb(Image.fromarray(image))
         except (TypeError, ValueError) as err:
             raise ValueError(f"Image {position} is an array that is not a picture: {err}") from None
     if isinstance(image, (str, os.PathLike)):
@@ -60,10 +114,28 @@ def load_image(image: ImageLike, position: int) -> Image.Image:
             raise FileNotFoundError(f"Image {position}: no file at {path}.")
         try:
             with Image.open(path) as opened:
-                return opened.convert("RGB")
+                return to_rgb(opened)
         except (UnidentifiedImageError, OSError) as err:
             raise ValueError(f"Image {position} ({path}) could not be read as a picture: {err}") from None
     raise TypeError(f"Image {position} must be a PIL image, a numpy array or a file path, got {type(image).__name__}.")
+
+
+def _read_json(path: str | os.PathLike) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise OSError(f"{path} is not valid JSON ({err}): the processor file is damaged; save the processor "
+                      "again or restore the file.") from None
+
+
+@contextlib.contextmanager
+def _damaged_files(source: str, what: str) -> Any:
+    try:
+        yield
+    except Exception as err:  # tokenizers / image processors raise assorted errors on a damaged file
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise OSError(f"The {what} of {source} cannot be read ({detail}): a file is damaged; save the processor "
+                      "again or restore the files.") from None
 
 
 class CrossModalHashProcessor:
@@ -271,20 +343,26 @@ class CrossModalHashProcessor:
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **hub_kwargs: Any) -> "CrossModalHashProcessor":
-        """Load a processor saved by `save_pretrained`, from a local folder or a Hub repo (through its cache)."""
+        """Load a processor saved by `save_pretrained`, from a local folder or a Hub repo (through its cache).
+
+        Raises:
+            OSError: a processor file is missing, or is damaged (the message names it).
+        """
         source = str(pretrained_model_name_or_path)
-        settings = json.loads(Path(cls._resolve(source, PROCESSOR_FILE, hub_kwargs)).read_text())
+        settings = _read_json(cls._resolve(source, PROCESSOR_FILE, hub_kwargs))
         kwargs: dict[str, Any] = {"max_length": settings.get("max_length", 32)}
         if settings["image_mode"] == "pixels":
-            kwargs["image_processor"] = AutoImageProcessor.from_pretrained(source, **hub_kwargs)
+            with _damaged_files(source, "image processor (preprocessor_config.json)"):
+                kwargs["image_processor"] = AutoImageProcessor.from_pretrained(source, **hub_kwargs)
         else:
             kwargs["image_feature_dim"] = settings["image_feature_dim"]
             if settings.get("image_feature_transform"):
                 kwargs["image_feature_transform"] = FeatureTransform.from_dict(settings["image_feature_transform"])
         if settings["text_mode"] == "tokenizer":
-            kwargs["tokenizer"] = AutoTokenizer.from_pretrained(source, **hub_kwargs)
+            with _damaged_files(source, "tokenizer (tokenizer.json, tokenizer_config.json)"):
+                kwargs["tokenizer"] = AutoTokenizer.from_pretrained(source, **hub_kwargs)
         elif settings["text_mode"] == "bow":
-            kwargs["bow_vocabulary"] = json.loads(Path(cls._resolve(source, BOW_VOCABULARY_FILE, hub_kwargs)).read_text())
+            kwargs["bow_vocabulary"] = _read_json(cls._resolve(source, BOW_VOCABULARY_FILE, hub_kwargs))
         else:
             kwargs["text_feature_dim"] = settings["text_feature_dim"]
             if settings.get("text_feature_transform"):

@@ -241,6 +241,11 @@ def load_cross_modal_dataset(name_or_path: str, **kwargs: Any) -> CrossModalData
             dataset = _read_local(local_path)
         except (FileNotFoundError, ValueError) as err:
             raise ValueError(f"{source} holds no readable dataset: {err}".splitlines()[0]) from None
+        except OSError as err:  # e.g. an Arrow file cut short
+            raise OSError(
+                f"The dataset files in {source} cannot be read ({err}): one is truncated or damaged; "
+                "build, save or download the dataset again.".splitlines()[0]
+            ) from None
         name = _built_name(local_path) or dataset.info.dataset_name or local_path.name
     else:
         if source.startswith((".", "/", "~")) or source.count("/") > 1:

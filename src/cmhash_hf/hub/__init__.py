@@ -17,6 +17,11 @@ from .model_card import (
     write_model_card,
 )
 from .upload import files_to_upload, push_folder
+from ..modeling_utils import CrossModalHashPreTrainedModel
+
+# The model class calls these from save_pretrained / push_to_hub; it does not import the Hub layer itself.
+CrossModalHashPreTrainedModel.card_writer = staticmethod(write_model_card)
+CrossModalHashPreTrainedModel.folder_pusher = staticmethod(push_folder)
 
 __all__ = [
     "CARD_FILE",

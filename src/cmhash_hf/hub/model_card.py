@@ -33,9 +33,11 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from transformers.utils import cached_file
 
+from ..auto import get_method
 from ..configuration_utils import CrossModalHashConfig
-from ..evaluation import RESULTS_FILE, TRAINING_ARGS_FILE
+from ..runs import RESULTS_FILE, TRAINING_ARGS_FILE
 from ..file_utils import atomic_write_text
+from ..modeling_utils import load_hash_config
 
 CARD_FILE = "README.md"
 TEMPLATE_PATH = Path(__file__).resolve().parent / "templates" / "model_card.md"
@@ -67,8 +69,6 @@ def public_name(name_or_path: str | None) -> str | None:
 
 
 def _method_module_doc(model_type: str) -> str:
-    from ..auto import get_method  # the registry imports the models, which import this package lazily
-
     _, model_class = get_method(model_type)
     return textwrap.dedent(sys.modules[model_class.__module__].__doc__ or "").strip()
 
@@ -261,8 +261,6 @@ def write_model_card(
     if card_path.is_file() and not is_generated_card(card_path):
         return None
     if config is None:
-        from ..modeling_utils import load_hash_config
-
         config = load_hash_config(str(folder))
     card = build_model_card(
         config,

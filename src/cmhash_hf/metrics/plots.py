@@ -1,4 +1,5 @@
-"""PNG plots of retrieval reports (from :func:`~cmhash_hf.metrics.retrieval_report`): PR curve and precision@k.
+"""PNG plots of retrieval reports (from :func:`~cmhash_hf.metrics.retrieval_report`): PR curve, precision@k, and
+the mAP of each label (from :func:`~cmhash_hf.metrics.per_label_map`).
 
 Figures are drawn with matplotlib's Agg canvas directly (no global backend switch, no display
 needed) and written atomically.
@@ -17,14 +18,15 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..file_utils import atomic_write_bytes
 
-__all__ = ["plot_pr_curve", "plot_precision_at_k"]
+__all__ = ["plot_pr_curve", "plot_precision_at_k", "plot_per_label_map"]
 
 
 def _save(figure: Figure, path: str | os.PathLike) -> Path:
@@ -82,4 +84,40 @@ def plot_precision_at_k(
     axes.grid(alpha=0.3)
     axes.legend()
     axes.set_title(title or "Precision of the top k")
+    return _save(figure, path)
+
+
+def plot_per_label_map(
+    label_names: Sequence[str],
+    maps: Mapping[str, Sequence[float]],
+    chance: Sequence[float],
+    path: str | os.PathLike,
+    title: str | None = None,
+) -> Path:
+    """Bar plot of each label's mAP on its own, one bar per direction, a black tick at the label's chance level.
+
+    ``maps`` maps a direction name to one mAP per label (NaN for a label no query has: no bar). The chance
+    level is the same for both directions (it depends only on the labels).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "per_label_map.png"
+        >>> plot_per_label_map(["circle", "red"], {"I→T": [0.9, 0.5], "T→I": [0.8, 0.4]}, [0.3, 0.2], path).suffix
+        '.png'
+    """
+    if any(len(values) != len(label_names) for values in [*maps.values(), chance]):
+        raise ValueError(f"every mAP list and the chance list need one value per label ({len(label_names)} labels)")
+    positions = np.arange(len(label_names))
+    width = 0.8 / max(len(maps), 1)
+    figure = Figure(figsize=(max(5.0, 0.42 * len(label_names) + 1.5), 4))
+    axes = figure.add_subplot()
+    for i, (name, values) in enumerate(maps.items()):
+        axes.bar(positions - 0.4 + width * (i + 0.5), np.asarray(values, dtype=float), width, label=name)
+    axes.scatter(positions, np.asarray(chance, dtype=float), marker="_", s=250, color="black", zorder=3, label="chance")
+    axes.set_xticks(positions, list(label_names), rotation=60, ha="right")
+    axes.set_ylabel("mAP@all (relevant = has the label)")
+    axes.set_ylim(0, 1.02)
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend(fontsize="small")
+    axes.set_title(title or "mAP of each label on its own")
     return _save(figure, path)

@@ -287,8 +287,12 @@ class Collection:
         header_path = folder / COLLECTION_FILE
         if not header_path.is_file():
             raise OSError(f"{folder} holds no collection: {COLLECTION_FILE} is missing (build one with `cmhash index`)")
-        info = json.loads(header_path.read_text(encoding="utf-8"))
-        if info.get("format") != FORMAT_VERSION:
+        try:
+            info = json.loads(header_path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise ValueError(f"{header_path} is not valid JSON ({err}): the collection is damaged; rebuild it with "
+                             "`cmhash index`") from None
+        if not isinstance(info, dict) or info.get("format") != FORMAT_VERSION:
             raise ValueError(f"{header_path} is not a cmhash-hf collection of format {FORMAT_VERSION}; rebuild it with `cmhash index`")
         spec = dict(info["index"])
         backend, tables = spec.pop("backend"), spec.pop("tables")
@@ -298,8 +302,12 @@ class Collection:
         cls_backend = get_backend(backend)
         indexes = {side: cls_backend.open(live_uri, table=table, bits=int(info["bits"]), **{**spec, **options})
                    for side, table in tables.items()}
-        with pa.memory_map(str(folder / ITEMS_FILE), "r") as source:
-            items = pa.ipc.open_file(source).read_all()
+        try:
+            with pa.memory_map(str(folder / ITEMS_FILE), "r") as source:
+                items = pa.ipc.open_file(source).read_all()
+        except (pa.ArrowException, OSError) as err:
+            raise ValueError(f"{folder / ITEMS_FILE} cannot be read ({err}): the collection is damaged; rebuild it "
+                             "with `cmhash index`") from None
         for side, index in indexes.items():
             if len(index) != items.num_rows:
                 raise ValueError(f"{folder}: the {side} table ({index.uri}, {index.table}) holds {len(index)} codes but "

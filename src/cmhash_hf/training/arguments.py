@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..feature_transforms import FEATURE_TRANSFORMS
+from .augmentation import IMAGE_AUGMENTATIONS
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 LR_SCHEDULERS = ("constant", "linear", "cosine")
@@ -114,6 +115,9 @@ class HashTrainingArguments:
     text_feature_transform: str = _setting("standardize", "transform of text_features inputs (feature datasets), "
                                            "fitted on the training set", choices=FEATURE_TRANSFORMS)
     feature_hidden_dims: list[int] = _setting(lambda: [512], "hidden widths of the MLP towers over feature vectors")
+    image_augmentation: str = _setting("none", "dihedral: rotate each training picture by a multiple of 90 degrees "
+                                       "and maybe mirror it (see cmhash_hf.training.augmentation; pictures only)",
+                                       choices=IMAGE_AUGMENTATIONS)
 
     def __post_init__(self) -> None:
         for name in ("method", "output_dir"):

@@ -46,6 +46,7 @@ def prepare_run(args: HashTrainingArguments) -> PreparedRun:
     the model's shapes) are exactly those of the interrupted run.
     """
     config_class, model_class = get_method(args.method)  # unknown method: fail before any work
+    config_class.check_overrides(args.method_kwargs)  # a typo in --set: fail before any work too
     set_seed(args.seed)
     data = load_cross_modal_dataset(args.dataset, **args.dataset_kwargs)
     if model_class.uses_labels and not data.num_labels:

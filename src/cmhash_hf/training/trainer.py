@@ -30,26 +30,33 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate import Accelerator, DistributedDataParallelKwargs
+from accelerate import Accelerator, DistributedDataParallelKwargs, PartialState
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
 from ..data import CrossModalCollator, IndexedRows
-from ..data.splits import validation_protocol
+from ..data.splits import split_file_name, validation_protocol
 from ..evaluation import LoadedRun, encode_split, score_codes
-from ..file_utils import atomic_write_text
+from ..file_utils import atomic_write_text, disk_errors, folder_lock, staged_files
+from ..runs import (
+    CHECKPOINT_DIR,
+    LOG_FILE,
+    TRAIN_RESULTS_FILE,
+    TRAINER_STATE_FILE,
+    TRAINING_ARGS_FILE,
+)
 from .arguments import HashTrainingArguments
+from .augmentation import augment_pixels, augmentation_generator
 from .feature_cache import CachedOutputsCollator, cached_tower_outputs, default_cache_dir
 from .optimization import build_scheduler, optimizer_updates, param_groups
 from .setup import PreparedRun, prepare_run
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_DIR = "checkpoints"
-TRAINER_STATE_FILE = "trainer_state.json"
-LOG_FILE = "train_log.jsonl"
-ARGS_FILE = "training_args.json"
+
+ARGS_FILE = TRAINING_ARGS_FILE
+RESULTS_FILE = TRAIN_RESULTS_FILE
 
 
 class EpochShuffleSampler(Sampler[int]):
@@ -295,10 +302,17 @@ class HashTrainer:
         """Save everything a resume needs into ``checkpoints/<name>``; ``position`` says where in the run it is
         (``epoch``: epochs completed, ``pass``/``batch``: passes and batches done in the next epoch)."""
         folder = self.output_dir / CHECKPOINT_DIR / name
-        self.accelerator.save_state(str(folder))
+        try:  # the trainer state file is written last and marks the checkpoint complete
+            with disk_errors(folder):
+                self.accelerator.save_state(str(folder))
+                if self.accelerator.is_main_process:
+                    state = {**position, "global_step": self.global_step, "validation": self.validation_curve}
+                    atomic_write_text(folder / TRAINER_STATE_FILE, json.dumps(state))
+        except BaseException:  # a failure part-way (disk full) removes the incomplete folder
+            if self.accelerator.is_main_process and not (folder / TRAINER_STATE_FILE).is_file():
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
         if self.accelerator.is_main_process:
-            state = {**position, "global_step": self.global_step, "validation": self.validation_curve}
-            atomic_write_text(folder / TRAINER_STATE_FILE, json.dumps(state))
             if self.args.save_total_limit is not None:  # the newest ones stay, so --resume still works
                 keep = self._best_checkpoint()
                 for old in complete_checkpoints(self.output_dir)[: -self.args.save_total_limit]:
@@ -315,6 +329,7 @@ class HashTrainer:
         if self.accelerator.is_main_process:
             shutil.rmtree(self.output_dir / CHECKPOINT_DIR, ignore_errors=True)
             (self.output_dir / LOG_FILE).unlink(missing_ok=True)
+            (self.output_dir / RESULTS_FILE).unlink(missing_ok=True)  # the folder holds an unfinished run now
         self.accelerator.wait_for_everyone()
 
     def _resume(self) -> dict[str, int]:
@@ -326,8 +341,48 @@ class HashTrainer:
         state = json.loads((checkpoint / TRAINER_STATE_FILE).read_text())
         self.global_step = state["global_step"]
         self.validation_curve = state.get("validation", [])
+        if self.accelerator.is_main_process:
+            self._truncate_log(self.global_step)
         logger.info("Resumed from %s (epoch %d, step %d).", checkpoint, state["epoch"], self.global_step)
         return {"epoch": int(state["epoch"]), "pass": int(state.get("pass", 0)), "batch": int(state.get("batch", 0))}
+
+    def _truncate_log(self, last_step: int) -> None:
+        """Drop the log records of steps after the checkpoint (a killed run logged them), so each step is in
+        the log once after the resumed run logs them again."""
+        path = self.output_dir / LOG_FILE
+        if not path.is_file():
+            return
+        kept = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by the kill
+                continue
+            if record.get("step", 0) <= last_step:
+                kept.append(line)
+        atomic_write_text(path, "".join(f"{line}\n" for line in kept))
+
+    def finished_metrics(self) -> dict[str, Any] | None:
+        """The recorded metrics when the run folder already holds this run trained to ``args.epochs``, else None."""
+        checkpoint = latest_checkpoint(self.output_dir)
+        results = self.output_dir / RESULTS_FILE
+        if checkpoint is None or not results.is_file() or not (self.output_dir / "config.json").is_file():
+            return None
+        state = json.loads((checkpoint / TRAINER_STATE_FILE).read_text())
+        if int(state["epoch"]) < self.args.epochs:
+            return None
+        return json.loads(results.read_text())
+
+    def _save_final(self, metrics: dict[str, Any]) -> None:
+        """The model (config, weights, checksums: one switch, then its card), then processor, split file and
+        ``train_results.json`` (a second switch). ``train_results.json`` comes last and marks the run finished,
+        so a failure part-way (disk full) leaves a run that `cmhash evaluate` calls unfinished and ``--resume``
+        saves again; no file is ever half-written."""
+        self.unwrapped.save_pretrained(self.output_dir)
+        with staged_files(self.output_dir) as staging:
+            self.run.processor.save_pretrained(staging)
+            self.run.split.save(staging / split_file_name(self.args.protocol, self.args.split_seed))
+            atomic_write_text(staging / RESULTS_FILE, json.dumps(metrics, indent=2))
 
     # ----------------------------------------------------------------- validation and trackers
     def _validate(self, epoch: int) -> None:
@@ -361,8 +416,25 @@ class HashTrainer:
     # ----------------------------------------------------------------- train
     def train(self) -> dict[str, Any]:
         """Run the remaining epochs, checkpoint after each (and every ``save_steps`` batches), and save model and
-        processor into ``output_dir``."""
+        processor into ``output_dir``.
+
+        The run folder is locked for the whole run (`cmhash_hf.file_utils.folder_lock`): a second process
+        writing there stops at once. ``--resume`` of a finished run returns its recorded metrics and changes
+        nothing. A full disk raises one `OSError` naming the folder; the checkpoints saved before stay.
+        """
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        main = self.accelerator.is_main_process
+        with folder_lock(self.output_dir, "cmhash train") if main else contextlib.nullcontext():
+            with disk_errors(self.output_dir):
+                return self._train()
+
+    def _train(self) -> dict[str, Any]:
+        if self.args.resume:
+            finished = self.finished_metrics()
+            if finished is not None:
+                logger.warning("--resume: %s already holds this run trained to %d epochs; nothing to do.",
+                               self.output_dir, self.args.epochs)
+                return finished
         if not self.args.resume:
             self._start_fresh()
         position = self._resume() if self.args.resume else {"epoch": 0, "pass": 0, "batch": 0}
@@ -387,6 +459,9 @@ class HashTrainer:
                 bar = tqdm(loader, desc=label, disable=None if self.accelerator.is_local_main_process else True, leave=False)
                 for batch_number, batch in enumerate(bar, start=skip + 1):
                     record: dict[str, float] = {}
+                    if "pixel_values" in batch:
+                        generator = augmentation_generator(self.args.seed, self.global_step)
+                        batch["pixel_values"] = augment_pixels(batch["pixel_values"], self.args.image_augmentation, generator)
                     # One accumulation count per batch, whatever the number of steps: entering `accumulate` once
                     # per step would advance Accelerate's counter several times per batch, so with alternating
                     # steps some optimisers would never reach a synchronising batch.
@@ -427,10 +502,7 @@ class HashTrainer:
             metrics["feature_cache"] = self.cache_files
         self.accelerator.end_training()
         if self.accelerator.is_main_process:
-            self.unwrapped.save_pretrained(self.output_dir)
-            self.run.processor.save_pretrained(self.output_dir)
-            self.run.split.save(self.output_dir / "splits" / f"{self.args.protocol}-seed{self.args.split_seed}.json")
-            atomic_write_text(self.output_dir / "train_results.json", json.dumps(metrics, indent=2))
+            self._save_final(metrics)
         return metrics
 
     def _final_checkpoint(self) -> dict[str, Any]:
@@ -464,5 +536,10 @@ def _tracker(report_to: str) -> str | None:
 
 
 def train(args: HashTrainingArguments) -> dict[str, Any]:
-    """Prepare and train a run; the model and processor end up in ``args.output_dir``."""
-    return HashTrainer(args, prepare_run(args)).train()
+    """Prepare and train a run; the model and processor end up in ``args.output_dir``.
+
+    The run folder is locked before anything is loaded, so a second writer stops at once.
+    """
+    main = PartialState().is_main_process
+    with folder_lock(args.output_dir, "cmhash train") if main else contextlib.nullcontext():
+        return HashTrainer(args, prepare_run(args)).train()

@@ -169,6 +169,7 @@ class CodeIndex(ABC):
         cls._check_common(bits or 1, table, None)
         index = cls._open(str(uri), table, options)
         if bits is not None and index.bits != bits:
+            index.close()
             raise ValueError(
                 f"{uri} ({table}) holds {index.bits}-bit codes, not {bits}-bit ones: use another table or uri, "
                 "or rebuild it with the model that makes these codes"

@@ -36,7 +36,7 @@ _KIND_KEY = b"cmhash_kind"
 
 
 def _lancedb() -> Any:
-    os.environ.setdefault("LANCE_LOG", "error")  # LanceDB logs deprecation notices of its own at WARN level
+    os.environ.setdefault("LANCEDB_LOG", "error")  # LanceDB logs notices of its own at WARN level
     return require_package("lancedb", "lancedb", "lancedb")
 
 

@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from pathlib import Path
@@ -61,11 +62,19 @@ def _connect(uri: str, timeout: float) -> Any:
                 raise ValueError(f"A Milvus uri is http://host:port or a local Milvus Lite file ending in .db, got {uri!r}")
             require_package("milvus_lite", "milvus-lite==2.5.1", "milvus")
             Path(key).parent.mkdir(parents=True, exist_ok=True)
+        # pymilvus logs a failed connection itself before raising (two loggers with levels of their own)
+        quiet = [logging.getLogger(name) for name in ("pymilvus", "pymilvus.milvus_client")]
+        levels = [logger.level for logger in quiet]
+        for logger in quiet:
+            logger.setLevel(logging.CRITICAL)
         try:
             client = pymilvus.MilvusClient(key, token=os.environ.get("MILVUS_TOKEN", ""), timeout=timeout)
         except Exception as err:  # pymilvus raises its own exception types for every connection problem
             raise OSError(f"Cannot reach Milvus at {uri}: {err}. Start the server (or check the address), "
                           "or give a local file path ending in .db to use Milvus Lite") from err
+        finally:
+            for logger, level in zip(quiet, levels):
+                logger.setLevel(level)
         _CONNECTIONS[key] = [client, 1]
         return client
 
