@@ -14,7 +14,6 @@ from safetensors.torch import load_file
 from cmhash_hf import CrossModalHashModel, CrossModalHashProcessor, list_methods
 from cmhash_hf.cli import main
 from cmhash_hf.data import load_cross_modal_dataset
-from cmhash_hf.evaluation import evaluate_run
 from cmhash_hf.training import HashTrainer, HashTrainingArguments, prepare_run
 from cmhash_hf.training.optimization import build_scheduler
 from pretrained_folders import save_tiny_bert, save_tiny_clip, save_tiny_vit
@@ -202,7 +201,8 @@ def test_validation_during_training_keeps_the_best_checkpoint(tmp_path):
     chosen = load_file(tmp_path / "checkpoints" / f"epoch-{best}" / "model.safetensors")  # module names
     assert chosen.keys() <= final.keys() and all(torch.equal(final[k], chosen[k]) for k in chosen)
     assert list((tmp_path / "logs").rglob("events.out.tfevents.*"))  # tensorboard, offline
-    results = evaluate_run(tmp_path)  # the choice is recorded with the results and in the card
+    assert main(["evaluate", str(tmp_path)]) == 0  # the choice is recorded with the results and in the card
+    results = json.loads((tmp_path / "results.json").read_text())
     assert results["checkpoint"].startswith(f"epoch {best} of 3: best mean validation mAP on classic-validation")
     assert f"epoch {best} of 3" in (tmp_path / "README.md").read_text()
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator, DistributedDataParallelKwargs, PartialState
+from accelerate.utils import parse_flag_from_env
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
@@ -298,7 +299,15 @@ class HashTrainer:
         return {f"{step}/loss": loss.item(), **terms}
 
     # ----------------------------------------------------------------- checkpoints
-    def _save_checkpoint(self, name: str, position: dict[str, int]) -> None:
+    def _save_checkpoint(self, epoch: int) -> None:
+        """Save the checkpoint at the end of ``epoch`` (0-based) into ``checkpoints/epoch-<epoch + 1>``."""
+        self._write_checkpoint(f"epoch-{epoch + 1}", {"epoch": epoch + 1, "pass": 0, "batch": 0})
+
+    def _save_step_checkpoint(self, epoch: int, pass_number: int, batch_number: int) -> None:
+        """Save a ``--save-steps`` checkpoint into ``checkpoints/step-<global step>``, in the middle of ``epoch``."""
+        self._write_checkpoint(f"step-{self.global_step}", {"epoch": epoch, "pass": pass_number, "batch": batch_number})
+
+    def _write_checkpoint(self, name: str, position: dict[str, int]) -> None:
         """Save everything a resume needs into ``checkpoints/<name>``; ``position`` says where in the run it is
         (``epoch``: epochs completed, ``pass``/``batch``: passes and batches done in the next epoch)."""
         folder = self.output_dir / CHECKPOINT_DIR / name
@@ -476,15 +485,14 @@ class HashTrainer:
                     self._log({"epoch": epoch + 1, "step": self.global_step, **record})
                     self.accelerator.log(record, step=self.global_step)
                     if self.args.save_steps and self.global_step % self.args.save_steps == 0:
-                        self._save_checkpoint(f"step-{self.global_step}",
-                                              {"epoch": epoch, "pass": pass_number, "batch": batch_number})
+                        self._save_step_checkpoint(epoch, pass_number, batch_number)
             self.unwrapped.on_epoch_end(self.state, epoch)
             self.accelerator.wait_for_everyone()
             if self.args.eval_every_epochs and (epoch + 1) % self.args.eval_every_epochs == 0:
                 if self.accelerator.is_main_process:
                     self._validate(epoch)
                 self.accelerator.wait_for_everyone()
-            self._save_checkpoint(f"epoch-{epoch + 1}", {"epoch": epoch + 1, "pass": 0, "batch": 0})
+            self._save_checkpoint(epoch)
             summary = {k: round(v, 5) for k, v in last.items() if k.endswith("/loss")}
             if self.accelerator.is_local_main_process:
                 tqdm.write(f"epoch {epoch + 1}/{self.args.epochs} done: {summary}")
@@ -540,6 +548,8 @@ def train(args: HashTrainingArguments) -> dict[str, Any]:
 
     The run folder is locked before anything is loaded, so a second writer stops at once.
     """
-    main = PartialState().is_main_process
+    # ACCELERATE_USE_CPU as Accelerator reads it: a bare PartialState() would take each torchrun CPU process
+    # for a single-process run (and every one of them would lock the folder)
+    main = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU")).is_main_process
     with folder_lock(args.output_dir, "cmhash train") if main else contextlib.nullcontext():
         return HashTrainer(args, prepare_run(args)).train()
