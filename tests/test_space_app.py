@@ -53,7 +53,8 @@ def test_header_names_method_bits_index_and_card(space):
 
 def test_text_to_images_is_a_gallery_ranked_by_hamming_distance(space):
     gallery, status = space.text_to_images("a red circle", 6, None)
-    assert len(gallery) == 6 and all(isinstance(picture, Image.Image) for picture, _ in gallery)
+    assert len(gallery) == 6 and all(Image.open(picture).size == (64, 64) for picture, _ in gallery)
+    assert all(Path(picture).parent == space.files.folder for picture, _ in gallery)  # write-once picture files
     distances = _distances([caption for _, caption in gallery])
     assert distances == sorted(distances) and status.startswith("Top 6 of 400 pictures")
 
@@ -136,7 +137,7 @@ def test_a_collection_of_a_plain_picture_folder_in_any_backend_shows_pictures_an
     space = sys.modules["retrieval_space"].RetrievalSpace.load(str(run), str(index))
     assert "6 items from `" in space.header_markdown() and f"`{backend}` backend" in space.header_markdown()
     gallery, status = space.text_to_images("a red circle", 4, None)
-    assert status.startswith("Top 4 of 6 pictures") and all(isinstance(p, Image.Image) for p, _ in gallery)
+    assert status.startswith("Top 4 of 6 pictures") and all(Image.open(p).size == (64, 64) for p, _ in gallery)
     names = [caption.split(" · ")[-1] for _, caption in gallery]
     assert len(gallery) == 4 and all(name.startswith("photo-") and name.endswith(".png") for name in names)
     gallery, _ = space.image_to_images(str(photos / "photo-3.png"), 6, None)

@@ -26,14 +26,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import gradio as gr  # noqa: E402
 
-from retrieval_space import DEFAULT_K, MAX_K, RetrievalSpace  # noqa: E402
+from retrieval_space import DEFAULT_K, MAX_K, RetrievalSpace, UnreadableUpload  # noqa: E402
 
 SHAPES_EXAMPLES = ["a red circle", "a blue star and a yellow square", "a green triangle", "two shapes on stripes"]
 THEME = gr.themes.Soft()
+#: Requests answered at once (Gradio's worker threads per event). Encoding takes a lock and is short; the rest of
+#: an answer (search, picture files) runs in parallel. CMHASH_CONCURRENCY overrides it.
+CONCURRENCY = int(os.environ.get("CMHASH_CONCURRENCY", "8"))
+#: Requests waiting beyond those: more are refused at once with "the queue is full" rather than left to time out.
+QUEUE_SIZE = int(os.environ.get("CMHASH_QUEUE_SIZE", "256"))
+
+
+def tolerant_image(component: gr.Image) -> gr.Image:
+    """Make a picture input hand an uploaded file that is not a picture to the handler as `UnreadableUpload`,
+    so the page shows a message in its status line instead of Gradio's generic error."""
+    preprocess = component.preprocess
+
+    def checked(payload):  # noqa: ANN001, ANN202 - Gradio's payload type
+        try:
+            return preprocess(payload)
+        except Exception as err:  # noqa: BLE001 - PIL raises several kinds for a file that is not a picture
+            name = getattr(payload, "orig_name", None) or Path(str(getattr(payload, "path", "") or "upload")).name
+            return UnreadableUpload(name, str(err).splitlines()[0] if str(err) else type(err).__name__)
+
+    component.preprocess = checked
+    return component
 
 
 def build_app(space: RetrievalSpace) -> gr.Blocks:
-    """The page for ``space``: a header about the model, then one tab per kind of search and one to add pictures."""
+    """The page for ``space``: a header about the model, then one tab per kind of search and one to add pictures.
+
+    Result pictures are served straight from the Space's write-once picture folder (a static path: Gradio neither
+    hashes nor copies them per request); the queue answers `CONCURRENCY` requests at once and holds `QUEUE_SIZE`.
+    """
+    gr.set_static_paths(paths=[str(space.files.folder)])
     with gr.Blocks(title="cmhash-hf retrieval") as demo:
         gr.Markdown(space.header_markdown(), elem_id="header")
         added = gr.State(None)
@@ -48,7 +74,7 @@ def build_app(space: RetrievalSpace) -> gr.Blocks:
             gr.on([text_button.click, text.submit], space.text_to_images, [text, k, added], [text_gallery, text_status],
                   api_name="text_to_images")
         with gr.Tab("Image → texts", id="image-to-texts"):
-            picture = gr.Image(type="pil", label="Query picture", height=180, elem_id="i2t-query")
+            picture = tolerant_image(gr.Image(type="pil", label="Query picture", height=180, elem_id="i2t-query"))
             texts_button = gr.Button("Search texts", variant="primary", elem_id="i2t-search")
             texts_status = gr.Markdown(elem_id="i2t-status")
             texts_table = gr.Dataframe(headers=["rank", "distance", "caption", "labels"], wrap=True,
@@ -56,7 +82,7 @@ def build_app(space: RetrievalSpace) -> gr.Blocks:
                                        elem_id="i2t-results")
             texts_button.click(space.image_to_texts, [picture, k], [texts_table, texts_status], api_name="image_to_texts")
         with gr.Tab("Image → images", id="image-to-images"):
-            similar = gr.Image(type="pil", label="Query picture", height=180, elem_id="i2i-query")
+            similar = tolerant_image(gr.Image(type="pil", label="Query picture", height=180, elem_id="i2i-query"))
             similar_button = gr.Button("Search pictures", variant="primary", elem_id="i2i-search")
             similar_status = gr.Markdown(elem_id="i2i-status")
             similar_gallery = gr.Gallery(label="Nearest pictures", columns=4, height="auto", elem_id="i2i-results")
@@ -69,6 +95,7 @@ def build_app(space: RetrievalSpace) -> gr.Blocks:
             add_button = gr.Button("Add to the index", variant="primary", elem_id="add-button")
             add_status = gr.Markdown(elem_id="add-status")
             add_button.click(space.add_pictures, [files, added], [added, add_status], api_name="add_pictures")
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
 
 

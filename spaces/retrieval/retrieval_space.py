@@ -3,6 +3,12 @@
 Every answer method returns ``(results, status)`` where ``status`` is a Markdown line for the page; bad input
 (no query, an unreadable file, an empty index) becomes a status message, never an exception.
 
+Requests are independent: result pictures are handed to Gradio as files written once each (atomically) into a
+folder of this process (`PictureFiles`), never as in-memory pictures that Gradio would re-encode into one shared
+cache file per picture on every request (a concurrent request could then be sent that file while it was being
+rewritten). Encoding a query (tokenizer and model) takes a lock: a fast tokenizer must not be called from two
+threads at once, and the encoding takes milliseconds.
+
 Example:
     >>> space = RetrievalSpace.load("runs/demo-dcmh32")  # doctest: +SKIP
     >>> gallery, status = space.text_to_images("a red circle", k=4, added=None)  # doctest: +SKIP
@@ -12,7 +18,10 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import io
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +32,10 @@ from PIL import Image
 
 from cmhash_hf import CrossModalHashModel, CrossModalHashProcessor
 from cmhash_hf.data import CrossModalDataset, load_cross_modal_dataset
+from cmhash_hf.file_utils import atomic_write_bytes
 from cmhash_hf.hub import INDEX_FOLDER, card_summary, load_collection, load_model_card
 from cmhash_hf.indexing import index_run
-from cmhash_hf.processing import load_image
+from cmhash_hf.processing import load_image, to_rgb
 from cmhash_hf.retrieval.collection import Collection, Hit
 
 DEFAULT_K = 8
@@ -39,6 +49,40 @@ class UserPictures:
 
     index: Collection
     pictures: dict[int, Image.Image] = field(default_factory=dict)
+
+
+@dataclass
+class UnreadableUpload:
+    """What a picture input hands over when the uploaded file is not a picture (see `app.tolerant_image`)."""
+
+    name: str
+    reason: str
+
+
+class PictureFiles:
+    """Result pictures as files written once each (PNG, atomic rename) into one folder of this process.
+
+    Two requests showing the same picture get the same finished file; a file is never rewritten in place, so a
+    file being sent is never changed under the sender.
+    """
+
+    def __init__(self, folder: str | Path | None = None) -> None:
+        self.folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="cmhash-space-pictures-"))
+
+    def path(self, key: str | None, picture: Image.Image | Callable[[], Image.Image]) -> str:
+        """The file of ``picture`` (or of what ``picture()`` returns, called only when the file is not there yet);
+        ``key`` names it (e.g. ``row-12``), None names it by its content."""
+        if key is not None:
+            path = self.folder / f"{key}.png"
+            if path.is_file():
+                return str(path)
+        buffer = io.BytesIO()
+        to_rgb(picture() if callable(picture) else picture).save(buffer, format="PNG")
+        data = buffer.getvalue()
+        path = self.folder / f"{key or 'picture-' + hashlib.sha256(data).hexdigest()[:20]}.png"
+        if not path.is_file():
+            atomic_write_bytes(path, data)
+        return str(path)
 
 
 def _file_path(file: Any) -> str:
@@ -64,6 +108,8 @@ class RetrievalSpace:
         self.index = index
         self.data = data
         self.summary = summary
+        self.files = PictureFiles()
+        self._encoding = threading.Lock()
 
     @classmethod
     def load(cls, model: str, index: str | None = None, dataset: str | None = None, uri: str | None = None,
@@ -114,23 +160,30 @@ class RetrievalSpace:
 
     # ------------------------------------------------------------------ encoding
     def _text_codes(self, text: str) -> np.ndarray:
-        return self.model.encode_text(**self.processor(text=[text], return_tensors="pt")).numpy()
+        with self._encoding:
+            return self.model.encode_text(**self.processor(text=[text], return_tensors="pt")).numpy()
 
     def _image_codes(self, pictures: Sequence[Image.Image]) -> np.ndarray:
-        return self.model.encode_image(**self.processor(images=list(pictures), return_tensors="pt")).numpy()
+        with self._encoding:
+            return self.model.encode_image(**self.processor(images=list(pictures), return_tensors="pt")).numpy()
 
-    def _picture(self, hit: Hit, added: UserPictures | None) -> Image.Image | None:
+    def _picture(self, hit: Hit, added: UserPictures | None) -> str | None:
+        """The file showing a hit: a dataset row's picture, a visitor's own picture, or the collection's file."""
         if hit.added:
-            return added.pictures.get(hit.id) if added else None
+            picture = added.pictures.get(hit.id) if added else None
+            return self.files.path(None, picture) if picture is not None else None
         if hit.row is not None:
-            return self.data.dataset[hit.row]["image"] if self.data is not None else None
+            if self.data is None:
+                return None
+            data, row = self.data, hit.row
+            return self.files.path(f"row-{row}", lambda: data.dataset[row]["image"])
         path = self.index.picture_path(hit)
         try:
-            return load_image(path, hit.id) if path is not None else None
+            return self.files.path(f"item-{hit.id}", lambda: load_image(path, hit.id)) if path is not None else None
         except ERRORS:
             return None
 
-    def _gallery(self, hits: list[Hit], added: UserPictures | None) -> list[tuple[Image.Image, str]]:
+    def _gallery(self, hits: list[Hit], added: UserPictures | None) -> list[tuple[str, str]]:
         gallery = []
         for rank, hit in enumerate(hits, 1):
             picture = self._picture(hit, added)
@@ -173,6 +226,9 @@ class RetrievalSpace:
     def _query_picture(self, image: Any) -> Image.Image:
         if image is None:
             raise ValueError("Upload a query picture first.")
+        if isinstance(image, UnreadableUpload):
+            raise ValueError(f"{image.name} is not a picture this Space can read ({image.reason}): upload a PNG, "
+                             "JPEG, WebP or GIF file.")
         return load_image(image if isinstance(image, (Image.Image, np.ndarray)) else _file_path(image), 0)
 
     def image_to_texts(self, image: Any, k: Any) -> tuple[list[list[Any]], str]:
