@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--output-dir", default="benchmarks/results/methods_shapes")
     args = parser.parse_args()
     settings = BenchSettings(dataset="builtin:shapes", output_dir=args.output_dir, methods=args.methods, bits=args.bits,
-                             seeds=[0], epochs=args.epochs, preset="cpu")
+                             seeds=[0], training_kwargs={"epochs": args.epochs, "preset": "cpu"})
     report = run_benchmark(settings)
     text = table(report)
     print(text)

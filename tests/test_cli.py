@@ -73,7 +73,7 @@ def test_resume_continues_exactly_where_the_run_stopped(tmp_path):
     assert main(["train", *QUICK, "--epochs", "1", "--output-dir", str(resumed)]) == 0
     assert main(["train", *QUICK, "--epochs", "2", "--output-dir", str(resumed), "--resume"]) == 0
     state = json.loads((resumed / "checkpoints" / "epoch-2" / "trainer_state.json").read_text())
-    assert state == {"epoch": 2, "global_step": 12}
+    assert state == {"epoch": 2, "pass": 0, "batch": 0, "global_step": 12, "validation": []}
     a, b = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
@@ -145,7 +145,8 @@ def test_data_build_then_train_a_features_dataset_then_bench(tmp_path, capsys):
                  "--output-dir", str(bench)]) == 0
     report = json.loads((bench / "results.json").read_text())
     assert len(report["runs"]) == 4 and report["settings"]["checkpoint"] == "last epoch"
-    assert report["settings"]["protocol"] == "classic" and report["settings"]["split_seed"] == 0
+    training = report["settings"]["training"]  # every training setting, defaults from HashTrainingArguments
+    assert training["protocol"] == "classic" and training["split_seed"] == 0 and training["epochs"] == 1
     assert {(r["bits"], r["seed"]) for r in report["runs"]} == {(8, 0), (8, 1), (16, 0), (16, 1)}
     row = next(r for r in report["summary"] if r["bits"] == 16)
     values = [r["map_i2t"] for r in report["runs"] if r["bits"] == 16]

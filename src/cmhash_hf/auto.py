@@ -15,7 +15,7 @@ from typing import Any
 from transformers import AutoConfig, AutoModel
 
 from .configuration_utils import CrossModalHashConfig
-from .encoders.pretrained import load_pretrained_encoder
+from .encoders.pretrained import load_pretrained_encoders
 from .modeling_utils import HUB_KWARGS, CrossModalHashPreTrainedModel, load_hash_config
 
 _METHODS: dict[str, tuple[type[CrossModalHashConfig], type[CrossModalHashPreTrainedModel]]] = {}
@@ -111,14 +111,12 @@ class CrossModalHashModel:
             ...     "dcmh", vision="openai/clip-vit-base-patch32", text="openai/clip-vit-base-patch32", hash_bits=64)
         """
         config_class, model_class = get_method(method)
-        loaded = {}
-        for modality, name in (("image", vision), ("text", text)):
-            if name is not None:
-                spec, encoder = load_pretrained_encoder(name, modality)
-                config_kwargs[f"{modality}_encoder"] = spec
-                loaded[modality] = encoder
+        names = {modality: name for modality, name in (("image", vision), ("text", text)) if name is not None}
+        loaded = load_pretrained_encoders(names)  # a dual encoder named for both towers is loaded once
+        for modality, (spec, _) in loaded.items():
+            config_kwargs[f"{modality}_encoder"] = spec
         model = model_class(config_class(**config_kwargs))
-        for modality, encoder in loaded.items():
+        for modality, (_, encoder) in loaded.items():
             tower = model.image_tower if modality == "image" else model.text_tower
             tower.model.load_state_dict(encoder.state_dict())
         return model

@@ -33,34 +33,49 @@ from .training import HashTrainingArguments, train
 
 SELECTION_FILE = "selection.json"
 #: Training arguments that do not change a finished run's model, so a run differing only in them is reused.
-SETTINGS_WITHOUT_EFFECT = ("overwrite_output_dir", "resume", "save_total_limit", "num_workers")
+SETTINGS_WITHOUT_EFFECT = ("overwrite_output_dir", "resume", "save_total_limit", "num_workers", "save_steps",
+                           "report_to", "feature_cache", "feature_cache_dir")
 
 
 @dataclass
 class BenchSettings:
-    """What a benchmark runs; saved with its results so it can be repeated exactly."""
+    """What a benchmark runs; saved with its results so it can be repeated exactly.
+
+    The training settings of every run are `HashTrainingArguments` (one declaration, the same defaults as
+    ``cmhash train``): ``training_kwargs`` holds any of its fields but the ones a benchmark sets per run
+    (method, bits, seed, output folder); ``method_kwargs`` adds per-method config overrides.
+    """
 
     dataset: str
     output_dir: str
     methods: list[str] = field(default_factory=lambda: ["all"])
     bits: list[int] = field(default_factory=lambda: [16, 32, 64])
     seeds: list[int] = field(default_factory=lambda: [0])
-    epochs: int = 30
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    batch_size: int = 64
-    preset: str = "cpu"
-    protocol: str = "classic"
-    split_seed: int = 0
     supervised_only: bool = False
     method_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    dataset_kwargs: dict[str, Any] = field(default_factory=dict)
     training_kwargs: dict[str, Any] = field(default_factory=dict)
     epoch_candidates: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.epoch_candidates:
             check_epoch_candidates(self.epoch_candidates)
+        owned = sorted(set(self.training_kwargs) & {"method", "bits", "seed", "output_dir", "dataset"})
+        if owned:
+            raise ValueError(f"training_kwargs may not set {owned}: a benchmark sets them per run "
+                             "(methods, bits, seeds, output_dir, dataset).")
+        self.base  # unknown or bad training settings fail here, before any run
+
+    @property
+    def base(self) -> HashTrainingArguments:
+        """The training arguments every run starts from (method, bits, seed and folder are set per run)."""
+        try:
+            return HashTrainingArguments(method="-", output_dir="-", dataset=self.dataset, **self.training_kwargs)
+        except TypeError as err:
+            raise ValueError(f"Unknown training setting in the benchmark settings: {err}") from None
+
+    @property
+    def protocol(self) -> str:
+        return self.base.protocol
 
     @property
     def checkpoint(self) -> str:
@@ -88,23 +103,16 @@ class BenchSettings:
 def _training_args(
     settings: BenchSettings, method: str, bits: int, seed: int, epochs: int, run_dir: Path
 ) -> HashTrainingArguments:
-    return HashTrainingArguments(
+    return dataclasses.replace(
+        settings.base,
         method=method,
         output_dir=str(run_dir),
-        dataset=settings.dataset,
-        preset=settings.preset,
         bits=bits,
         epochs=epochs,
-        learning_rate=settings.learning_rate,
-        weight_decay=settings.weight_decay,
-        batch_size=settings.batch_size,
         seed=seed,
-        protocol=settings.protocol,
-        split_seed=settings.split_seed,
-        dataset_kwargs=settings.dataset_kwargs,
-        method_kwargs=settings.method_kwargs.get(method, {}),
+        method_kwargs={**settings.base.method_kwargs, **settings.method_kwargs.get(method, {})},
         overwrite_output_dir=True,
-        **settings.training_kwargs,
+        resume=False,
     )
 
 
@@ -112,7 +120,7 @@ def _epochs_for(settings: BenchSettings, method: str) -> dict[str, Any]:
     """``{"epochs": ...}`` of ``method``: the fixed count, or the one chosen on validation (reused when a
     selection with the same settings is saved in ``<output_dir>/selection``)."""
     if not settings.epoch_candidates:
-        return {"epochs": settings.epochs}
+        return {"epochs": settings.base.epochs}
     run_dir = Path(settings.output_dir) / "selection" / method
     longest = max(settings.epoch_candidates)
     args = _training_args(settings, method, settings.selection_bits, settings.seeds[0], longest, run_dir)
@@ -229,7 +237,8 @@ def _run_benchmark(settings: BenchSettings, reference: dict[str, dict[str, float
     ]
     summary = aggregate(rows)
     table = markdown_table(summary, settings.bits, reference)
-    report = {"settings": {**dataclasses.asdict(settings), "checkpoint": settings.checkpoint},
+    training = {k: v for k, v in settings.base.to_dict().items() if k not in ("method", "output_dir", "bits", "seed")}
+    report = {"settings": {**dataclasses.asdict(settings), "training": training, "checkpoint": settings.checkpoint},
               "epochs_chosen": {m: {k: v for k, v in sel.items() if k != "training_args"}
                                 for m, sel in selections.items()},
               "reference": reference or {}, "summary": summary,

@@ -21,80 +21,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import list_methods
-from .encoders.presets import PRESETS
-from .feature_transforms import FEATURE_TRANSFORMS
-from .training.augmentation import IMAGE_AUGMENTATIONS
+from .training.arguments import add_arguments, arguments_from, given_settings, key_values
 
-
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _key_values(pairs: Sequence[str] | None, option: str) -> dict[str, Any]:
-    result = {}
-    for pair in pairs or []:
-        if "=" not in pair:
-            raise ValueError(f"{option} takes KEY=VALUE, got {pair!r}.")
-        key, value = pair.split("=", 1)
-        result[key.strip().replace("-", "_")] = _parse_value(value)
-    return result
-
-
-def _add_feature_options(p: argparse.ArgumentParser) -> None:
-    """Options of feature-vector datasets (e.g. Wiki), shared by ``train`` and ``bench``."""
-    for side in ("image", "text"):
-        p.add_argument(
-            f"--{side}-feature-transform",
-            default="standardize",
-            choices=FEATURE_TRANSFORMS,
-            help=f"transform of {side}_features inputs of a feature dataset, fitted on the training set",
-        )
-    p.add_argument("--feature-hidden-dims", type=int, nargs="*", default=[512], help="hidden widths of feature towers")
-
-
-def _feature_kwargs(ns: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "image_feature_transform": ns.image_feature_transform,
-        "text_feature_transform": ns.text_feature_transform,
-        "feature_hidden_dims": ns.feature_hidden_dims,
-    }
+#: Training settings a benchmark sets per run itself (``--methods``, ``--bits``, ``--seeds`` choose them).
+BENCH_OWNED = ("method", "bits", "seed", "resume", "overwrite_output_dir")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a hashing model (works under `accelerate launch` too)")
-    p.add_argument("--method", required=True, help=f"one of: {', '.join(list_methods())}")
-    p.add_argument("--dataset", default="builtin:shapes", help="builtin:shapes, a local dataset folder or a Hub id")
-    p.add_argument("--preset", default="tiny", choices=sorted(PRESETS), help="tower set-up for picture datasets")
-    p.add_argument("--bits", type=int, default=32)
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--learning-rate", "--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--gradient-accumulation-steps", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--protocol",
-        default="classic",
-        help="split protocol: classic, dchmt, or PROTOCOL-validation (queries carved from PROTOCOL's training set)",
-    )
-    p.add_argument("--split-seed", type=int, default=0)
-    p.add_argument("--max-train-samples", type=int, default=None)
-    p.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
-    p.add_argument("--num-items", type=int, default=None, help="size of a builtin: dataset")
-    _add_feature_options(p)
-    p.add_argument("--save-total-limit", type=int, default=None, help="keep only the newest N epoch checkpoints")
-    p.add_argument("--image-augmentation", default="none", choices=IMAGE_AUGMENTATIONS,
-                   help="dihedral: rotate each training picture by a multiple of 90 degrees and maybe mirror it")
-    p.add_argument("--set", dest="method_kwargs", action="append", metavar="KEY=VALUE",
-                   help="override a field of the method's config (repeatable), e.g. --set gamma=0.5")
-    p.add_argument("--num-workers", type=int, default=0)
-    p.add_argument("--output-dir", required=True)
-    p.add_argument("--resume", action="store_true", help="continue from the last epoch checkpoint in --output-dir")
-    p.add_argument("--overwrite-output-dir", action="store_true", help="start again in a folder with checkpoints")
+    p = sub.add_parser("train", help="train a hashing model (works under `accelerate launch` too)",
+                       description="Every option is a field of HashTrainingArguments; --config FILE holds any of them.")
+    add_arguments(p)
+    p.add_argument("--num-items", type=int, default=argparse.SUPPRESS,
+                   help="size of a builtin: dataset (shorthand for --dataset-kwargs num_items=N)")
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -167,13 +105,13 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="train and evaluate methods × bits × seeds on one dataset; table + JSON + PR figure")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--methods", nargs="+", default=["all"], help="method names, or 'all'")
+    p = sub.add_parser("bench", help="train and evaluate methods × bits × seeds on one dataset; table + JSON + PR figure",
+                       description="Training options are those of `cmhash train` (the same HashTrainingArguments); "
+                       "a --config recipe's method and bits stand in for --methods and --bits.")
+    p.add_argument("--methods", nargs="+", default=argparse.SUPPRESS, help="method names, or 'all' (default: all)")
     p.add_argument("--supervised-only", action="store_true", help="with 'all': skip unsupervised methods")
-    p.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64])
+    p.add_argument("--bits", type=int, nargs="+", default=argparse.SUPPRESS, help="code lengths (default: 16 32 64)")
     p.add_argument("--seeds", type=int, default=1, help="number of seeds (0, 1, ...)")
-    p.add_argument("--epochs", type=int, default=30)
     p.add_argument(
         "--epoch-candidates",
         type=int,
@@ -181,15 +119,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         default=[],
         help="choose each method's epochs among these on a validation split carved from train (overrides --epochs)",
     )
-    p.add_argument("--learning-rate", "--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--preset", default="cpu", choices=sorted(PRESETS))
-    p.add_argument("--protocol", default="classic")
-    p.add_argument("--split-seed", type=int, default=0)
-    p.add_argument("--num-items", type=int, default=None, help="size of a builtin: dataset")
-    _add_feature_options(p)
-    p.add_argument("--output-dir", required=True)
+    add_arguments(p, exclude=BENCH_OWNED)
+    p.add_argument("--num-items", type=int, default=argparse.SUPPRESS, help="size of a builtin: dataset")
 
 
 def _add_hub(sub: argparse._SubParsersAction) -> None:
@@ -221,40 +152,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _with_num_items(ns: argparse.Namespace) -> argparse.Namespace:
+    """``--num-items N`` → ``--dataset-kwargs num_items=N``."""
+    values = vars(ns)
+    if "num_items" in values:
+        values.setdefault("dataset_kwargs", []).append(f"num_items={values.pop('num_items')}")
+    return ns
+
+
 def run_train(ns: argparse.Namespace) -> None:
     from accelerate import PartialState
 
-    from .training import HashTrainingArguments, train
+    from .training import train
 
-    args = HashTrainingArguments(
-        method=ns.method,
-        output_dir=ns.output_dir,
-        dataset=ns.dataset,
-        preset=ns.preset,
-        bits=ns.bits,
-        epochs=ns.epochs,
-        learning_rate=ns.learning_rate,
-        weight_decay=ns.weight_decay,
-        batch_size=ns.batch_size,
-        gradient_accumulation_steps=ns.gradient_accumulation_steps,
-        seed=ns.seed,
-        protocol=ns.protocol,
-        split_seed=ns.split_seed,
-        max_train_samples=ns.max_train_samples,
-        mixed_precision=ns.mixed_precision,
-        resume=ns.resume,
-        overwrite_output_dir=ns.overwrite_output_dir,
-        dataset_kwargs={"num_items": ns.num_items} if ns.num_items else {},
-        method_kwargs=_key_values(ns.method_kwargs, "--set"),
-        num_workers=ns.num_workers,
-        save_total_limit=ns.save_total_limit,
-        image_augmentation=ns.image_augmentation,
-        **_feature_kwargs(ns),
-    )
+    args = arguments_from(_with_num_items(ns))
     metrics = train(args)
     if not PartialState().is_main_process:  # under accelerate launch / torchrun, report once
         return
-    print(f"Saved model and processor to {ns.output_dir}")
+    print(f"Saved model and processor to {args.output_dir}")
     print(json.dumps({k: v for k, v in metrics.items() if "/" not in k or k.endswith("/loss")}, indent=2))
 
 
@@ -332,27 +247,26 @@ def run_data(ns: argparse.Namespace) -> None:
 def run_bench(ns: argparse.Namespace) -> None:
     from .bench import BenchSettings, run_benchmark
 
+    values = given_settings(_with_num_items(ns))
+    methods = getattr(ns, "methods", None) or ([values["method"]] if "method" in values else ["all"])
+    bits = getattr(ns, "bits", None) or ([values["bits"]] if "bits" in values else [16, 32, 64])
+    if "dataset" not in values:
+        raise ValueError("cmhash bench needs a dataset: give --dataset or set it in the --config file.")
+    if "output_dir" not in values:
+        raise ValueError("cmhash bench needs --output-dir (or output_dir in the --config file).")
     settings = BenchSettings(
-        dataset=ns.dataset,
-        output_dir=ns.output_dir,
-        methods=ns.methods,
-        bits=ns.bits,
+        dataset=values.pop("dataset"),
+        output_dir=values.pop("output_dir"),
+        methods=methods,
+        bits=bits,
         seeds=list(range(ns.seeds)),
-        epochs=ns.epochs,
         epoch_candidates=ns.epoch_candidates,
-        learning_rate=ns.learning_rate,
-        weight_decay=ns.weight_decay,
-        batch_size=ns.batch_size,
-        preset=ns.preset,
-        protocol=ns.protocol,
-        split_seed=ns.split_seed,
         supervised_only=ns.supervised_only,
-        dataset_kwargs={"num_items": ns.num_items} if ns.num_items else {},
-        training_kwargs=_feature_kwargs(ns),
+        training_kwargs={k: v for k, v in values.items() if k not in BENCH_OWNED},
     )
     report = run_benchmark(settings)
-    print((Path(ns.output_dir) / "results.md").read_text())
-    print(f"Wrote results.json, results.md and pr_curves.png in {ns.output_dir} ({len(report['runs'])} runs)")
+    print((Path(settings.output_dir) / "results.md").read_text())
+    print(f"Wrote results.json, results.md and pr_curves.png in {settings.output_dir} ({len(report['runs'])} runs)")
 
 
 def run_index(ns: argparse.Namespace) -> None:

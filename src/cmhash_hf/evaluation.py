@@ -38,7 +38,8 @@ from .metrics import (
     plot_precision_at_k,
     retrieval_report,
 )
-from .runs import PER_LABEL_MAP_FILE, PR_CURVE_FILE, PRECISION_AT_K_FILE, RESULTS_FILE, LoadedRun, load_run, run_data
+from .runs import (PER_LABEL_MAP_FILE, PR_CURVE_FILE, PRECISION_AT_K_FILE, RESULTS_FILE, TRAIN_RESULTS_FILE, LoadedRun,
+                   load_run, run_data)
 
 DIRECTIONS = {"i2t": "image→text", "t2i": "text→image"}
 
@@ -68,6 +69,14 @@ def score_codes(query: DatasetCodes, database: DatasetCodes, top_k: tuple[int, .
         results[f"precision_at_k_{direction}"] = report["precision_at_k"]
     results["reports"] = reports
     return results
+
+
+def _checkpoint_of(run_dir: str | Path) -> str:
+    """Which checkpoint the run's model is, as its ``train_results.json`` records it (a validation-chosen epoch
+    with ``load_best_model``), else the last epoch."""
+    path = Path(run_dir) / TRAIN_RESULTS_FILE
+    recorded = json.loads(path.read_text()).get("checkpoint") if path.is_file() else None
+    return recorded or "last epoch"
 
 
 def label_columns(label_names: Sequence[str], names: Sequence[str], dataset: str = "the dataset") -> list[int]:
@@ -143,10 +152,10 @@ def evaluate_run(
     and ``per_label_map.png`` with ``write``).
 
     Queries and database come from the split protocol (default: the run's); the database is encoded by the
-    model itself, and the checkpoint is the run's last epoch. With ``write``, ``results.json``, the PR curve
-    (``pr_curve.png``) and precision@k (``precision_at_k.png``) are written into the run folder (``cmhash
-    evaluate`` then rewrites the model card with them: `cmhash_hf.hub.write_model_card`). Those files are
-    switched in together, and the run folder is locked meanwhile (a second writer stops at once).
+    model itself, and the checkpoint is the run's model (its last epoch, or the epoch chosen on validation).
+    With ``write``, ``results.json``, the PR curve
+    (``pr_curve.png``) and precision@k (``precision_at_k.png``) are written into the run folder, and its
+    model card (``README.md``) is rewritten with the new results.
     """
     if write and Path(run_dir).is_dir():
         with folder_lock(run_dir, "cmhash evaluate"):
@@ -177,7 +186,7 @@ def _evaluate_run(run_dir: str | Path, dataset: str | None, protocol: str | None
         "split_seed": split_seed,
         "num_queries": int(len(split.query)),
         "num_database": int(len(split.database)),
-        "checkpoint": "last epoch",
+        "checkpoint": _checkpoint_of(run_dir),
         **score_codes(query, database, tuple(top_k)),
     }
     if subsets:

@@ -24,15 +24,10 @@ from typing import Any
 
 from safetensors.torch import load_file
 
-from .data.splits import VALIDATION_SUFFIX
+from .data.splits import validation_protocol
 from .evaluation import encode_split, score_codes
 from .runs import checkpoint_dir, load_run, run_data
 from .training import HashTrainingArguments, train
-
-
-def validation_protocol(protocol: str) -> str:
-    """The name of ``protocol``'s validation split (``classic`` → ``classic-validation``)."""
-    return protocol if protocol.endswith(VALIDATION_SUFFIX) else protocol + VALIDATION_SUFFIX
 
 
 def score_epoch_checkpoints(run_dir: str | Path, epochs: list[int]) -> list[dict[str, Any]]:

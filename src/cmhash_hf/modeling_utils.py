@@ -13,6 +13,8 @@ Training protocol (class attributes and hooks a method may override):
 - ``steps_for_epoch(epoch, num_epochs)``: the steps active in an epoch (all by default); multi-stage methods
   (e.g. a proxy-network stage before the hashing stage) return a subset.
 - ``uses_labels``: False for unsupervised methods, whose training never reads labels.
+- ``reads_raw_inputs``: True for methods whose loss reads the processed inputs themselves (DBRC reconstructs
+  them), so batches built from the feature cache of a frozen encoder still carry them.
 - ``modalities_for_step(step)``: which towers a step runs (the others are not computed).
 - ``build_hash_layer(input_dim)`` / ``hash_features(modality, features)``: what turns tower features into
   continuous codes (a hash layer by default; CDHTK adds its transfer network here).
@@ -61,8 +63,8 @@ from .encoders import build_encoder
 from .modeling_outputs import CrossModalHashOutput
 from .processing import CrossModalHashProcessor
 
-IMAGE_INPUT_NAMES = ("pixel_values", "image_features")
-TEXT_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids", "text_features")
+IMAGE_INPUT_NAMES = ("pixel_values", "image_features", "image_tower_outputs")
+TEXT_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids", "text_features", "text_tower_outputs")
 #: Keyword arguments of `from_pretrained` that say where and how to fetch files.
 HUB_KWARGS = ("cache_dir", "force_download", "local_files_only", "token", "revision", "subfolder", "proxies")
 
@@ -190,6 +192,7 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
     training_steps: tuple[str, ...] = ("joint",)
     step_schedule: str = "batch"
     uses_labels: bool = True
+    reads_raw_inputs: bool = False
 
     def __init__(self, config: CrossModalHashConfig) -> None:
         super().__init__(config)
@@ -304,6 +307,12 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
         spec = self.config.image_encoder if modality == "image" else self.config.text_encoder
         tower = self.image_tower if modality == "image" else self.text_tower
         vector_name = "image_features" if modality == "image" else "text_features"
+        cached = inputs.get(f"{modality}_tower_outputs")
+        if cached is not None:  # the tower's own output, read from the feature cache of a frozen encoder
+            if cached.dim() != 2 or cached.shape[1] != tower.output_dim:
+                raise ValueError(f"{modality}_tower_outputs must have shape (batch, {tower.output_dim}), got "
+                                 f"{tuple(cached.shape)}.")
+            return cached.to(device=self.device, dtype=self.dtype)
         if spec["kind"] == "hf":
             primary = "pixel_values" if modality == "image" else "input_ids"
             value = inputs.get(primary)
@@ -351,10 +360,19 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
                 )
 
     def get_image_features(
-        self, pixel_values: torch.Tensor | None = None, image_features: torch.Tensor | None = None
+        self,
+        pixel_values: torch.Tensor | None = None,
+        image_features: torch.Tensor | None = None,
+        image_tower_outputs: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Continuous image outputs in (-1, 1), shape (batch, hash_bits)."""
-        features = self._tower_features("image", pixel_values=pixel_values, image_features=image_features)
+        """Continuous image outputs in (-1, 1), shape (batch, hash_bits).
+
+        ``image_tower_outputs`` (the image tower's own outputs, as the trainer's feature cache holds them for a
+        frozen encoder) skip the tower.
+        """
+        features = self._tower_features(
+            "image", pixel_values=pixel_values, image_features=image_features, image_tower_outputs=image_tower_outputs
+        )
         return self.hash_features("image", features)
 
     def get_text_features(
@@ -363,14 +381,16 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
         attention_mask: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         text_features: torch.Tensor | None = None,
+        text_tower_outputs: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Continuous text outputs in (-1, 1), shape (batch, hash_bits)."""
+        """Continuous text outputs in (-1, 1), shape (batch, hash_bits); see `get_image_features`."""
         features = self._tower_features(
             "text",
             input_ids=input_ids,
             attention_mask=attention_mask,
             token_type_ids=token_type_ids,
             text_features=text_features,
+            text_tower_outputs=text_tower_outputs,
         )
         return self.hash_features("text", features)
 
@@ -471,6 +491,8 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
         text_features: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         sample_index: torch.Tensor | None = None,
+        image_tower_outputs: torch.Tensor | None = None,
+        text_tower_outputs: torch.Tensor | None = None,
         training_step: str | None = None,
         training_state: nn.Module | None = None,
         return_loss: bool | None = None,
@@ -491,15 +513,15 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
                 f"Unknown training step {training_step!r} for {type(self).__name__}; steps: {self.training_steps}."
             )
         wanted = self.modalities_for_step(training_step) if training_step else {"image", "text"}
-        has_image = pixel_values is not None or image_features is not None
-        has_text = input_ids is not None or text_features is not None
+        has_image = any(x is not None for x in (pixel_values, image_features, image_tower_outputs))
+        has_text = any(x is not None for x in (input_ids, text_features, text_tower_outputs))
         image_embeds = (
-            self.get_image_features(pixel_values=pixel_values, image_features=image_features)
+            self.get_image_features(pixel_values, image_features, image_tower_outputs)
             if has_image and "image" in wanted
             else None
         )
         text_embeds = (
-            self.get_text_features(input_ids, attention_mask, token_type_ids, text_features)
+            self.get_text_features(input_ids, attention_mask, token_type_ids, text_features, text_tower_outputs)
             if has_text and "text" in wanted
             else None
         )
@@ -562,6 +584,15 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
         if need_other and other is None:
             raise ValueError(f"Without training state, {name}'s loss needs both image and text inputs.")
         return own.float(), None if other is None else other.detach().float()
+
+    def encoder_towers(self) -> dict[str, nn.Module]:
+        """The towers that are `transformers` backbones (encoder kind ``hf``), by modality.
+
+        Their parameters are the "encoder parameters" of training: they take ``encoder_learning_rate`` and are
+        what ``freeze_encoders`` freezes (and caches the outputs of); MLP towers train like the hash layers.
+        """
+        towers = {"image": (self.config.image_encoder, self.image_tower), "text": (self.config.text_encoder, self.text_tower)}
+        return {modality: tower for modality, (spec, tower) in towers.items() if spec["kind"] == "hf"}
 
     def tower_parameters(self, modality: str) -> list[nn.Parameter]:
         """Parameters of one modality's tower and hash layer."""

@@ -42,30 +42,29 @@ class CrossModalCollator:
     labels) the ``labels`` column is not read and batches carry no ``labels``.
     """
 
-    def __init__(self, processor: Any, num_labels: int, labels_are_indices: bool = True) -> None:
+    def __init__(
+        self, processor: Any, num_labels: int, labels_are_indices: bool = True, skip: tuple[str, ...] = ()
+    ) -> None:
         self.processor = processor
         self.num_labels = num_labels
         self.labels_are_indices = labels_are_indices
+        self.skip = tuple(skip)  # modalities whose inputs are not read (e.g. served from a feature cache)
 
     @property
     def columns(self) -> list[str]:
         """The dataset columns this collator reads."""
         image = "image" if self.processor.image_mode == "pixels" else "image_features"
         text = "text" if self.processor.text_mode in ("tokenizer", "bow") else "text_features"
-        return [image, text, "labels"] if self.num_labels else [image, text]
+        sides = [column for modality, column in (("image", image), ("text", text)) if modality not in self.skip]
+        return sides + ["labels"] if self.num_labels else sides
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        image_column, text_column = self.columns[:2]
         inputs: dict[str, Any] = {}
-        if image_column == "image":
-            inputs["images"] = [row["image"] for row in rows]
-        else:
-            inputs["image_features"] = [row["image_features"] for row in rows]
-        if text_column == "text":
-            inputs["text"] = [row["text"] for row in rows]
-        else:
-            inputs["text_features"] = [row["text_features"] for row in rows]
-        batch = dict(self.processor(**inputs, return_tensors="pt"))
+        for column, name in (("image", "images"), ("image_features", "image_features"), ("text", "text"),
+                             ("text_features", "text_features")):
+            if column in self.columns:
+                inputs[name] = [row[column] for row in rows]
+        batch = dict(self.processor(**inputs, return_tensors="pt")) if inputs else {}
         if self.num_labels and "labels" in rows[0]:
             matrix = labels_to_multi_hot([row["labels"] for row in rows], self.num_labels, self.labels_are_indices)
             batch["labels"] = torch.from_numpy(matrix)

@@ -40,6 +40,16 @@ DEFAULT_FRACTIONS = (0.1, 0.5)
 
 #: ``<protocol>-validation`` is the model-selection split of ``<protocol>``: carved from its training set alone.
 VALIDATION_SUFFIX = "-validation"
+
+
+def validation_protocol(protocol: str) -> str:
+    """The name of ``protocol``'s validation split (``classic`` → ``classic-validation``).
+
+    Example:
+        >>> validation_protocol("classic"), validation_protocol("dchmt-validation")
+        ('classic-validation', 'dchmt-validation')
+    """
+    return protocol if protocol.endswith(VALIDATION_SUFFIX) else protocol + VALIDATION_SUFFIX
 #: Share of the training set held out as validation queries.
 VALIDATION_FRACTION = 0.2
 

@@ -87,24 +87,34 @@ def build_processor(
     train_text_features: np.ndarray | None = None,
     image_feature_transform: str = "standardize",
     text_feature_transform: str = "standardize",
+    image_processor: Any = None,
+    tokenizer: Any = None,
+    max_length: int | None = None,
 ) -> CrossModalHashProcessor:
     """The processor of a new run: the preset's image processor and text vocabulary (trained on ``train_texts``),
     or checks of feature vectors where the dataset has ``image_features`` / ``text_features`` (given here as the
-    training rows), followed by the named transforms fitted on those rows (see `FeatureTransform`)."""
+    training rows), followed by the named transforms fitted on those rows (see `FeatureTransform`).
+
+    ``image_processor`` / ``tokenizer`` (a pretrained encoder's own) replace the preset's side; ``max_length``
+    (tokens kept per text) defaults to the preset's."""
     preset = get_preset(preset_name)
-    kwargs: dict[str, Any] = {"max_length": preset.max_length}
-    if train_image_features is not None:
+    kwargs: dict[str, Any] = {"max_length": max_length or preset.max_length}
+    if image_processor is not None:
+        kwargs["image_processor"] = image_processor
+    elif train_image_features is not None:
         kwargs["image_feature_dim"] = train_image_features.shape[1]
         kwargs["image_feature_transform"] = FeatureTransform.fit(train_image_features, image_feature_transform)
     else:
         kwargs["image_processor"] = make_image_processor(preset.image_size)
-    if train_text_features is not None:
+    if tokenizer is not None:
+        kwargs["tokenizer"] = tokenizer
+    elif train_text_features is not None:
         kwargs["text_feature_dim"] = train_text_features.shape[1]
         kwargs["text_feature_transform"] = FeatureTransform.fit(train_text_features, text_feature_transform)
     elif not train_texts:
         raise ValueError("The dataset has neither text_features nor texts to build a text vocabulary from.")
     elif preset.text_mode == "tokenizer":
-        kwargs["tokenizer"] = train_wordpiece_tokenizer(train_texts, preset.text_vocab_size, preset.max_length)
+        kwargs["tokenizer"] = train_wordpiece_tokenizer(train_texts, preset.text_vocab_size, kwargs["max_length"])
     else:
         kwargs["bow_vocabulary"] = build_bow_vocabulary(train_texts, max_words=preset.text_vocab_size)
     return CrossModalHashProcessor(**kwargs)

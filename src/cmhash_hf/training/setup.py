@@ -19,7 +19,9 @@ from transformers import set_seed
 
 from ..auto import CrossModalHashModel, get_method
 from ..data import CrossModalDataset, SplitIndices, load_cross_modal_dataset
+from ..data.splits import validation_protocol
 from ..encoders.presets import build_processor, encoder_specs
+from ..encoders.pretrained import load_image_processor, load_tokenizer
 from ..modeling_utils import CrossModalHashPreTrainedModel
 from ..processing import PROCESSOR_FILE, CrossModalHashProcessor
 from .arguments import HashTrainingArguments
@@ -34,6 +36,7 @@ class PreparedRun:
     train_indices: np.ndarray
     processor: CrossModalHashProcessor
     model: CrossModalHashPreTrainedModel
+    validation: SplitIndices | None = None  # with eval_every_epochs: the split scored during training
 
 
 def prepare_run(args: HashTrainingArguments) -> PreparedRun:
@@ -52,21 +55,20 @@ def prepare_run(args: HashTrainingArguments) -> PreparedRun:
             "(e.g. dbrc) on it, or give a dataset with a 'labels' column."
         )
     split = data.get_split(args.protocol, args.split_seed)
-    train_indices = split.train[: args.max_train_samples] if args.max_train_samples else split.train
+    # Validation during training: train on <protocol>-validation's training part, score on its queries.
+    validation = data.get_split(validation_protocol(args.protocol), args.split_seed) if args.eval_every_epochs else None
+    train_part = (validation or split).train
+    train_indices = train_part[: args.max_train_samples] if args.max_train_samples else train_part
     if args.resume and (Path(args.output_dir) / PROCESSOR_FILE).is_file():
         processor = CrossModalHashProcessor.from_pretrained(args.output_dir)
     else:
-        texts = data.texts(train_indices) if data.has_texts and data.text_feature_dim is None else None
-        processor = build_processor(
-            args.preset,
-            texts,
-            train_image_features=None if data.has_images else data.feature_matrix("image_features", train_indices),
-            train_text_features=data.feature_matrix("text_features", train_indices) if texts is None else None,
-            image_feature_transform=args.image_feature_transform,
-            text_feature_transform=args.text_feature_transform,
-        )
+        processor = _new_processor(args, data, train_indices)
     image_spec, text_spec = encoder_specs(args.preset, processor, tuple(args.feature_hidden_dims))
-    config = config_class(
+    set_seed(args.seed)
+    model = CrossModalHashModel.from_encoders_pretrained(
+        args.method,
+        vision=args.image_encoder_name,
+        text=args.text_encoder_name,
         hash_bits=args.bits,
         image_encoder=image_spec,
         text_encoder=text_spec,
@@ -74,7 +76,30 @@ def prepare_run(args: HashTrainingArguments) -> PreparedRun:
         dataset_name=data.source,
         **args.method_kwargs,
     )
-    set_seed(args.seed)
-    model = CrossModalHashModel.from_config(config)
-    return PreparedRun(data, split, np.asarray(train_indices), processor, model)
+    return PreparedRun(data, split, np.asarray(train_indices), processor, model, validation)
+
+
+def _new_processor(args: HashTrainingArguments, data: CrossModalDataset, train_indices: np.ndarray) -> CrossModalHashProcessor:
+    """The processor of a new run: the pretrained encoders' own image processor / tokenizer where a side has one,
+    else the preset's (pictures, raw text) or the feature checks and transforms (feature datasets)."""
+    vision, text = args.image_encoder_name, args.text_encoder_name
+    if vision and not data.has_images:
+        raise ValueError(f"--vision-encoder / --encoders give a picture tower, but {args.dataset} has no 'image' "
+                         "column (its image side is feature vectors): drop the vision encoder for this dataset.")
+    raw_texts = data.has_texts and data.text_feature_dim is None
+    if text and not raw_texts:
+        raise ValueError(f"--text-encoder / --encoders give a tokenizer tower, but {args.dataset} has no 'text' "
+                         "column (its text side is feature vectors): drop the text encoder for this dataset.")
+    texts = data.texts(train_indices) if raw_texts and not text else None
+    return build_processor(
+        args.preset,
+        texts,
+        train_image_features=None if data.has_images else data.feature_matrix("image_features", train_indices),
+        train_text_features=None if raw_texts else data.feature_matrix("text_features", train_indices),
+        image_feature_transform=args.image_feature_transform,
+        text_feature_transform=args.text_feature_transform,
+        image_processor=load_image_processor(vision) if vision else None,
+        tokenizer=load_tokenizer(text) if text else None,
+        max_length=args.max_text_length,
+    )
 

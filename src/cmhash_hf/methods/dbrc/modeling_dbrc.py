@@ -62,6 +62,7 @@ class DBRCModel(CrossModalHashPreTrainedModel):
 
     config_class = DBRCConfig
     uses_labels = False
+    reads_raw_inputs = True  # the loss reconstructs the inputs, so cached batches still carry them
 
     def __init__(self, config: DBRCConfig) -> None:
         super().__init__(config)
