@@ -59,6 +59,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import datasets
 import numpy as np
 import pyarrow as pa
 import torch
@@ -223,8 +224,6 @@ class StreamingSource(Source):
     """A Hub or local dataset read as a `datasets.IterableDataset`, in order (its length need not be known)."""
 
     def __init__(self, name: str, split: str = "train", **load_kwargs: Any) -> None:
-        import datasets
-
         try:
             self.stream = datasets.load_dataset(name, split=split, streaming=True, **load_kwargs)
         except (FileNotFoundError, ValueError) as err:
