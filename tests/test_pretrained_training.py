@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -114,6 +115,24 @@ def test_frozen_encoders_leave_only_heads_in_the_optimisers(folders, tmp_path):
     for optimizer in trainer.optimizers.values():
         assert [g["name"] for g in optimizer.param_groups] == ["heads"]
         assert not towers & {id(p) for g in optimizer.param_groups for p in g["params"]}
+
+
+def test_a_side_without_a_pretrained_encoder_is_not_frozen_and_trains_at_the_heads_rate(folders, tmp_path):
+    """Only towers started from pretrained weights are "encoders": with a pretrained text encoder, the preset's
+    random image backbone trains at --learning-rate under --freeze-encoders (frozen, its features would stay
+    random), and only the text side is cached."""
+    args = _args(tmp_path, text_encoder=str(folders["bert"]), freeze_encoders=True, learning_rate=1e-3,
+                 encoder_learning_rate=1e-5)
+    trainer = HashTrainer(args, prepare_run(args))
+    model = trainer.unwrapped
+    assert list(model.encoder_towers()) == ["text"]
+    assert all(p.requires_grad for p in model.image_tower.parameters())
+    assert not any(p.requires_grad for p in model.text_tower.parameters())
+    groups = {g["name"]: g for g in trainer.optimizers["image"].param_groups}
+    assert list(groups) == ["heads"] and groups["heads"]["lr"] == 1e-3
+    image_parameters = {id(p) for module in (model.image_tower, model.image_hash) for p in module.parameters()}
+    assert {id(p) for p in groups["heads"]["params"]} == image_parameters
+    assert [Path(f).name.split("-")[0] for f in trainer.cache_files] == ["text"]
 
 
 def test_cosine_schedule_with_warmup_equals_hand_computed_values():

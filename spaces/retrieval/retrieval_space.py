@@ -217,7 +217,7 @@ class RetrievalSpace:
         def work() -> tuple[list, str]:
             hits = index.search_images(self._text_codes(text.strip()), self._checked_k(k))
             status = f"Top {len(hits)} of {index.num_images} pictures for “{text.strip()}” ({self.index.bits}-bit Hamming distance)."
-            if self.processor.text_mode == "bow" and not self.processor.bag_of_words([text]).any():
+            if self.processor.side("text").ignores(text):
                 status += " None of its words is in the model's vocabulary, so the ranking is arbitrary."
             return self._gallery(hits, added), status
 

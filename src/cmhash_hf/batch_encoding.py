@@ -35,9 +35,7 @@ PRECISIONS = ("int8", "ubinary")
 
 def _side_inputs(processor: CrossModalHashProcessor, side: str, batch: list[Any]) -> dict[str, Any]:
     """Processor keyword for one side's batch: pictures or image feature vectors, texts or text feature vectors."""
-    if side == "image":
-        return {"images": batch} if processor.image_mode == "pixels" else {"image_features": batch}
-    return {"text_features": batch} if processor.text_mode == "features" else {"text": batch}
+    return {processor.side(side).argument: batch}
 
 
 def encode_inputs(

@@ -45,7 +45,8 @@ class CrossModalHashConfig(PreTrainedConfig):
 
     Every method's config (`DCMHConfig`, ...) subclasses this one and adds the method's loss and training
     hyper-parameters. The two towers are described by *encoder specs*, plain dicts saved inside `config.json`,
-    so a checkpoint rebuilds its encoders from the config alone (no download):
+    so a checkpoint rebuilds its encoders from the config alone (no download). ``kind`` names a registered tower
+    kind (`cmhash_hf.encoders.kinds`), which checks the rest of the spec; the built-in ones:
 
     - ``{"kind": "hf", "config": {...}, "pooling": "auto"}``: any `AutoModel` vision backbone or text encoder
       built with `AutoModel.from_config` from the nested config dict (ViT, ResNet, ConvNeXt, CLIP vision/text,

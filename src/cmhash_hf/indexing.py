@@ -340,11 +340,11 @@ def _encode_batch(model: Any, processor: CrossModalHashProcessor, sides: Sequenc
     with torch.inference_mode():
         if "image" in sides:
             pictures = [item["image"] for item in items]
-            key = "images" if processor.image_mode == "pixels" else "image_features"
+            key = processor.side("image").argument
             codes["image"] = model.encode_image(**processor(**{key: pictures}, return_tensors="pt")).cpu().numpy()
         if "text" in sides:
             texts = [item["text"] for item in items]
-            key = "text_features" if processor.text_mode == "features" else "text"
+            key = processor.side("text").argument
             codes["text"] = model.encode_text(**processor(**{key: texts}, return_tensors="pt")).cpu().numpy()
     return codes
 

@@ -59,7 +59,7 @@ from .file_utils import (
     verify_checksum_manifest,
     write_checksum_manifest,
 )
-from .encoders import build_encoder
+from .encoders import build_encoder, kind_of
 from .modeling_outputs import CrossModalHashOutput
 from .processing import CrossModalHashProcessor
 
@@ -304,60 +304,16 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
 
     # ----------------------------------------------------------------- continuous outputs
     def _tower_features(self, modality: str, **inputs: torch.Tensor | None) -> torch.Tensor:
+        """One modality's tower output for a batch; the tower's kind checks the inputs (`TowerKind.tower_inputs`)."""
         spec = self.config.image_encoder if modality == "image" else self.config.text_encoder
         tower = self.image_tower if modality == "image" else self.text_tower
-        vector_name = "image_features" if modality == "image" else "text_features"
         cached = inputs.get(f"{modality}_tower_outputs")
         if cached is not None:  # the tower's own output, read from the feature cache of a frozen encoder
             if cached.dim() != 2 or cached.shape[1] != tower.output_dim:
                 raise ValueError(f"{modality}_tower_outputs must have shape (batch, {tower.output_dim}), got "
                                  f"{tuple(cached.shape)}.")
             return cached.to(device=self.device, dtype=self.dtype)
-        if spec["kind"] == "hf":
-            primary = "pixel_values" if modality == "image" else "input_ids"
-            value = inputs.get(primary)
-            if value is None:
-                raise ValueError(
-                    f"This model's {modality} tower is a {spec['config']['model_type']!r} encoder: pass {primary} "
-                    f"(as returned by CrossModalHashProcessor), not {vector_name}."
-                )
-            self._check_hf_input(modality, primary, value, spec)
-            tensors = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
-            if "pixel_values" in tensors and tensors["pixel_values"] is not None:
-                tensors["pixel_values"] = tensors["pixel_values"].to(self.dtype)
-            return tower(**tensors)
-        vectors = inputs.get(vector_name)
-        if vectors is None:
-            raise ValueError(
-                f"This model's {modality} tower takes {spec['kind']!r} vectors of width {spec['input_dim']}: "
-                f"pass {vector_name}."
-            )
-        vectors = torch.as_tensor(vectors)
-        if vectors.dim() != 2 or vectors.shape[1] != spec["input_dim"]:
-            raise ValueError(
-                f"{vector_name} must have shape (batch, {spec['input_dim']}) for this model, got {tuple(vectors.shape)}."
-            )
-        return tower(features=vectors.to(device=self.device, dtype=self.dtype))
-
-    @staticmethod
-    def _check_hf_input(modality: str, name: str, value: torch.Tensor, spec: dict) -> None:
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}.")
-        if modality == "image":
-            channels = spec["config"].get("num_channels", 3)
-            if value.dim() != 4 or value.shape[1] != channels:
-                raise ValueError(
-                    f"pixel_values must have shape (batch, {channels}, height, width), got {tuple(value.shape)}."
-                )
-        else:
-            if value.dim() != 2:
-                raise ValueError(f"input_ids must have shape (batch, sequence_length), got {tuple(value.shape)}.")
-            vocab_size = spec["config"].get("vocab_size")
-            if vocab_size is not None and value.numel() and int(value.max()) >= vocab_size:
-                raise ValueError(
-                    f"input_ids holds token id {int(value.max())} but the text tower's vocabulary has {vocab_size} "
-                    "entries: was the text tokenized with this model's processor?"
-                )
+        return tower(**kind_of(spec).tower_inputs(spec, modality, inputs, self.device, self.dtype))
 
     def get_image_features(
         self,
@@ -586,13 +542,15 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
         return own.float(), None if other is None else other.detach().float()
 
     def encoder_towers(self) -> dict[str, nn.Module]:
-        """The towers that are `transformers` backbones (encoder kind ``hf``), by modality.
+        """The towers started from pretrained weights (their spec names a ``name_or_path``), by modality.
 
         Their parameters are the "encoder parameters" of training: they take ``encoder_learning_rate`` and are
-        what ``freeze_encoders`` freezes (and caches the outputs of); MLP towers train like the hash layers.
+        what ``freeze_encoders`` freezes (and caches the outputs of). Towers that start from random weights (a
+        preset's backbone, MLP towers) train like the hash layers: freezing a random tower would leave its side
+        with random features.
         """
         towers = {"image": (self.config.image_encoder, self.image_tower), "text": (self.config.text_encoder, self.text_tower)}
-        return {modality: tower for modality, (spec, tower) in towers.items() if spec["kind"] == "hf"}
+        return {modality: tower for modality, (spec, tower) in towers.items() if kind_of(spec).pretrained_name(spec)}
 
     def tower_parameters(self, modality: str) -> list[nn.Parameter]:
         """Parameters of one modality's tower and hash layer."""

@@ -34,9 +34,8 @@ def text_codes(model: Any, processor: CrossModalHashProcessor, texts: list[str])
 
 def image_codes(model: Any, processor: CrossModalHashProcessor, pictures: list[Any]) -> np.ndarray:
     """int8 codes of pictures (PIL images or arrays), or of image feature vectors for a features model."""
-    if processor.image_mode == "pixels":
-        return model.encode_image(**processor(images=list(pictures), return_tensors="pt")).numpy()
-    return model.encode_image(**processor(image_features=list(pictures), return_tensors="pt")).numpy()
+    argument = processor.side("image").argument
+    return model.encode_image(**processor(**{argument: list(pictures)}, return_tensors="pt")).numpy()
 
 
 def text_to_images(model: Any, processor: CrossModalHashProcessor, collection: Collection, text: str, k: int = 5) -> list[Hit]:

@@ -37,8 +37,8 @@ class IndexedRows(TorchDataset):
 class CrossModalCollator:
     """Turns a list of rows into model inputs: processor outputs, multi-hot ``labels`` and ``sample_index``.
 
-    The processor decides which columns are read: pictures (``image``) or ``image_features``; raw ``text`` for a
-    tokenizer or bag-of-words side, ``text_features`` otherwise. With ``num_labels=0`` (a dataset without
+    The processor's sides decide which columns are read: pictures (``image``) or ``image_features``; raw ``text``
+    for a tokenizer or bag-of-words side, ``text_features`` for feature vectors. With ``num_labels=0`` (a dataset without
     labels) the ``labels`` column is not read and batches carry no ``labels``.
     """
 
@@ -52,18 +52,16 @@ class CrossModalCollator:
 
     @property
     def columns(self) -> list[str]:
-        """The dataset columns this collator reads."""
-        image = "image" if self.processor.image_mode == "pixels" else "image_features"
-        text = "text" if self.processor.text_mode in ("tokenizer", "bow") else "text_features"
-        sides = [column for modality, column in (("image", image), ("text", text)) if modality not in self.skip]
+        """The dataset columns this collator reads (each side of the processor names its own)."""
+        sides = [self.processor.side(modality).column for modality in ("image", "text") if modality not in self.skip]
         return sides + ["labels"] if self.num_labels else sides
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         inputs: dict[str, Any] = {}
-        for column, name in (("image", "images"), ("image_features", "image_features"), ("text", "text"),
-                             ("text_features", "text_features")):
-            if column in self.columns:
-                inputs[name] = [row[column] for row in rows]
+        for modality in ("image", "text"):
+            if modality not in self.skip:
+                side = self.processor.side(modality)
+                inputs[side.argument] = [row[side.column] for row in rows]
         batch = dict(self.processor(**inputs, return_tensors="pt")) if inputs else {}
         if self.num_labels and "labels" in rows[0]:
             matrix = labels_to_multi_hot([row["labels"] for row in rows], self.num_labels, self.labels_are_indices)

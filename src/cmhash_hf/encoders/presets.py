@@ -131,22 +131,30 @@ def encoder_specs(
     preset_name: str, processor: CrossModalHashProcessor, feature_hidden_dims: tuple[int, ...] = (512,)
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The (image, text) encoder specs that fit ``processor``: the preset's towers for pictures and raw text
-    (text tower sized to the processor's vocabulary), ``features`` MLPs for vector inputs."""
+    (text tower sized to the processor's vocabulary), ``features`` MLPs for vector inputs.
+
+    Each side of the processor belongs to a tower kind (`InputSide.kind`); a preset knows towers of the built-in
+    kinds only, so a side of another kind is a `ValueError` (build that model's config yourself)."""
     preset = get_preset(preset_name)
-    if processor.image_mode == "features":
-        image_spec = {"kind": "features", "input_dim": processor.image_feature_dim, "hidden_dims": list(feature_hidden_dims)}
-    else:
-        config = copy.deepcopy(preset.image_config)
-        if "image_size" in config:
-            config["image_size"] = preset.image_size
-        image_spec = {"kind": "hf", "config": config, "pooling": "auto"}
-    if processor.text_mode == "features":
-        text_spec = {"kind": "features", "input_dim": processor.text_feature_dim, "hidden_dims": list(feature_hidden_dims)}
-    elif processor.text_mode == "tokenizer":
-        config = copy.deepcopy(preset.text_config or TINY_BERT)
-        config["vocab_size"] = processor.text_vocab_size
-        config["pad_token_id"] = processor.tokenizer.pad_token_id
-        text_spec = {"kind": "hf", "config": config, "pooling": "auto"}
-    else:
-        text_spec = {"kind": "bow", "input_dim": processor.text_vocab_size, "hidden_dims": list(preset.text_hidden_dims)}
-    return image_spec, text_spec
+    specs = []
+    for modality in ("image", "text"):
+        side = processor.side(modality)
+        if side.kind == "features":
+            spec = {"kind": "features", "input_dim": side.width, "hidden_dims": list(feature_hidden_dims)}
+        elif side.kind == "bow":
+            spec = {"kind": "bow", "input_dim": side.vocab_size, "hidden_dims": list(preset.text_hidden_dims)}
+        elif side.kind == "hf" and modality == "image":
+            config = copy.deepcopy(preset.image_config)
+            if "image_size" in config:
+                config["image_size"] = preset.image_size
+            spec = {"kind": "hf", "config": config, "pooling": "auto"}
+        elif side.kind == "hf":
+            config = copy.deepcopy(preset.text_config or TINY_BERT)
+            config["vocab_size"] = side.vocab_size
+            config["pad_token_id"] = side.tokenizer.pad_token_id
+            spec = {"kind": "hf", "config": config, "pooling": "auto"}
+        else:
+            raise ValueError(f"The preset {preset_name!r} has no tower for a {side.kind!r} {modality} side; build the "
+                             "model's encoder specs for that kind yourself.")
+        specs.append(spec)
+    return specs[0], specs[1]

@@ -1,4 +1,5 @@
-"""Encoder specs: the plain dicts in a config that say how to build each tower.
+"""Encoder specs: the plain dicts in a config that say how to build each tower (checked by their kind), and the
+default ones.
 
 Example:
     >>> spec = validate_encoder_spec({"kind": "features", "input_dim": 128}, "image")
@@ -11,8 +12,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-ENCODER_KINDS = ("hf", "bow", "features")
-POOLING_MODES = ("auto", "pooler", "cls", "mean")
+from .kinds import validate_encoder_spec
+
+__all__ = ["TINY_BERT", "TINY_VIT", "default_image_encoder_spec", "default_text_encoder_spec", "validate_encoder_spec"]
 
 #: The tiny random ViT used when a config names no image encoder (tests, quick experiments).
 TINY_VIT = {
@@ -49,40 +51,3 @@ def default_image_encoder_spec() -> dict[str, Any]:
 def default_text_encoder_spec() -> dict[str, Any]:
     """The text tower of a config that names none: a tiny random BERT."""
     return {"kind": "hf", "config": copy.deepcopy(TINY_BERT), "pooling": "auto"}
-
-
-def validate_encoder_spec(spec: Any, modality: str) -> dict[str, Any]:
-    """Check an encoder spec and fill its defaults; raise `ValueError` naming the problem.
-
-    Args:
-        spec: the dict from the config (``kind`` plus the kind's fields).
-        modality: ``"image"`` or ``"text"``, used in error messages.
-
-    Returns:
-        A new dict with every field present.
-    """
-    if not isinstance(spec, dict):
-        raise ValueError(f"The {modality} encoder spec must be a dict, got {type(spec).__name__}.")
-    kind = spec.get("kind")
-    if kind not in ENCODER_KINDS:
-        raise ValueError(f"The {modality} encoder kind must be one of {ENCODER_KINDS}, got {kind!r}.")
-    spec = copy.deepcopy(spec)
-    if kind == "hf":
-        config = spec.get("config")
-        if not isinstance(config, dict) or "model_type" not in config:
-            raise ValueError(
-                f"An 'hf' {modality} encoder spec needs 'config': a transformers config dict with a 'model_type'."
-            )
-        spec.setdefault("pooling", "auto")
-        if spec["pooling"] not in POOLING_MODES:
-            raise ValueError(f"The {modality} encoder pooling must be one of {POOLING_MODES}, got {spec['pooling']!r}.")
-        spec.setdefault("name_or_path", None)
-    else:
-        input_dim = spec.get("input_dim")
-        if isinstance(input_dim, bool) or not isinstance(input_dim, int) or input_dim < 1:
-            raise ValueError(f"A {kind!r} {modality} encoder spec needs a positive integer 'input_dim', got {input_dim!r}.")
-        hidden_dims = spec.setdefault("hidden_dims", [512])
-        if not isinstance(hidden_dims, list) or not all(isinstance(d, int) and d > 0 for d in hidden_dims):
-            raise ValueError(f"'hidden_dims' of the {modality} encoder must be a list of positive integers.")
-        spec.setdefault("dropout", 0.0)
-    return spec

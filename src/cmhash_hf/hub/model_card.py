@@ -35,6 +35,7 @@ from transformers.utils import cached_file
 
 from ..auto import get_method
 from ..configuration_utils import CrossModalHashConfig
+from ..encoders import kind_of
 from ..runs import RESULTS_FILE, TRAINING_ARGS_FILE
 from ..file_utils import atomic_write_text
 from ..modeling_utils import load_hash_config
@@ -74,12 +75,10 @@ def _method_module_doc(model_type: str) -> str:
 
 
 def _tower_text(spec: Mapping[str, Any], modality: str) -> str:
-    if spec["kind"] == "hf":
-        text = f"`{spec['config'].get('model_type', 'hf')}` encoder (transformers AutoModel)"
-        base = spec.get("name_or_path")
-        return text + (f" initialised from `{public_name(base)}`" if base else ", trained from scratch")
-    what = "bag-of-words vector" if spec["kind"] == "bow" else "precomputed feature vector"
-    return f"{what} of width {spec['input_dim']} into an MLP {list(spec.get('hidden_dims') or [])}, trained from scratch"
+    """The tower's kind describes it (`TowerKind.describe`); a local checkpoint path keeps only its last part."""
+    kind = kind_of(spec)
+    base = kind.pretrained_name(spec)
+    return kind.describe({**spec, "name_or_path": public_name(base)} if base else dict(spec), modality)
 
 
 def method_settings(config: CrossModalHashConfig) -> list[tuple[str, str]]:
@@ -159,13 +158,13 @@ def _limitations(config: CrossModalHashConfig, dataset: str | None) -> list[str]
         "left room and what we chose."
     )
     towers = {"image": config.image_encoder, "text": config.text_encoder}
-    scratch = [modality for modality, spec in towers.items() if not spec.get("name_or_path")]
+    scratch = [modality for modality, spec in towers.items() if not kind_of(spec).pretrained_name(spec)]
     if scratch:
         lines.append(
             f"The {' and '.join(scratch)} tower{'s were' if len(scratch) > 1 else ' was'} trained from scratch on "
             "this one dataset: expect poor codes for pictures or wording far from its training data."
         )
-    if "text" in scratch and config.text_encoder["kind"] != "features":
+    if "text" in scratch and kind_of(config.text_encoder).encodes_raw_inputs:
         lines.append("The text side knows only the words of its training captions; other words are ignored.")
     lines.append("Hash codes are compared by Hamming distance only; there is no re-ranking.")
     return lines
@@ -196,8 +195,8 @@ def build_model_card(
     dataset = public_name(config.dataset_name or training_args.get("dataset"))
     short_dataset = (dataset or "unknown").split(":")[-1].split("/")[-1]
     model_name = (model_id or "").rstrip("/").split("/")[-1] or f"{config.model_type}-{short_dataset}-{config.hash_bits}bit"
-    base_models = [public_name(spec["name_or_path"]) for spec in (config.image_encoder, config.text_encoder)
-                   if spec.get("name_or_path") and not Path(spec["name_or_path"]).exists()]
+    bases = [kind_of(spec).pretrained_name(spec) for spec in (config.image_encoder, config.text_encoder)]
+    base_models = [public_name(base) for base in bases if base and not Path(base).exists()]
     card_data = ModelCardData(
         library_name=LIBRARY_NAME,
         license=license,

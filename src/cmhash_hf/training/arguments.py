@@ -53,9 +53,10 @@ class HashTrainingArguments:
     Towers: ``vision_encoder`` / ``text_encoder`` (or ``encoders`` for one dual-encoder checkpoint such as CLIP)
     start a side from pretrained weights (Hub id or local folder) with that checkpoint's own image processor or
     tokenizer; a side without one gets the ``preset`` tower for pictures and raw text, or a ``features`` MLP for
-    datasets of feature vectors. "Encoder parameters" are the parameters of towers that are `transformers`
-    backbones (kind ``hf``); they take ``encoder_learning_rate`` and are frozen by ``freeze_encoders``; hash layers,
-    MLP towers and method networks take ``learning_rate``.
+    datasets of feature vectors. "Encoder parameters" are the parameters of towers started from pretrained weights
+    (the encoders named above); they take ``encoder_learning_rate`` and are frozen by ``freeze_encoders``; hash
+    layers, towers that start from random weights (preset backbones, MLPs) and method networks take
+    ``learning_rate``.
     """
 
     method: str = _setting(help="a registered method name (see `cmhash_hf.list_methods()`)")
@@ -69,19 +70,19 @@ class HashTrainingArguments:
     max_text_length: int = _setting(32, "tokens kept per text (longer texts are truncated)")
     bits: int = _setting(32, "code length")
     epochs: int = _setting(10, "passes over the training set")
-    learning_rate: float = _setting(1e-3, "AdamW learning rate of hash layers, MLP towers and method networks",
+    learning_rate: float = _setting(1e-3, "AdamW learning rate of hash layers, randomly initialised towers and method networks",
                                     aliases=["--lr"])
     encoder_learning_rate: float | None = _setting(
-        None, "AdamW learning rate of the transformers backbones (default: --learning-rate)")
+        None, "AdamW learning rate of the pretrained encoders (default: --learning-rate)")
     weight_decay: float = _setting(0.0, "AdamW weight decay (one optimiser per training step of the method)")
     lr_scheduler: str = _setting("constant", "learning-rate schedule after the warm-up (transformers.get_scheduler)",
                                  choices=LR_SCHEDULERS)
     warmup_ratio: float = _setting(0.0, "fraction of each optimiser's steps spent warming up linearly from 0")
-    freeze_encoders: bool = _setting(False, "train only hash layers, MLP towers and method networks; backbone "
+    freeze_encoders: bool = _setting(False, "keep the pretrained encoders fixed (everything else trains); their "
                                      "outputs are then cached on disk (see --feature-cache-dir)")
-    feature_cache: bool = _setting(True, "with --freeze-encoders, compute each item's backbone outputs once and "
+    feature_cache: bool = _setting(True, "with --freeze-encoders, compute each item's encoder outputs once and "
                                    "train from the on-disk cache")
-    feature_cache_dir: str | None = _setting(None, "where backbone outputs are cached (default: "
+    feature_cache_dir: str | None = _setting(None, "where encoder outputs are cached (default: "
                                              "$CMHASH_FEATURE_CACHE or ~/.cache/cmhash_hf/features)")
     max_grad_norm: float | None = _setting(None, "clip each step's gradient norm to this value (default: no clipping)")
     gradient_checkpointing: bool = _setting(False, "recompute backbone activations in the backward pass (less memory)")

@@ -18,7 +18,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -42,14 +41,9 @@ def default_cache_dir() -> Path:
 
 
 def processor_side(processor: Any, modality: str) -> str:
-    """What of ``processor`` decides a modality's tower inputs, as a string (part of the cache key)."""
-    if modality == "image":
-        return processor.image_processor.to_json_string() if processor.image_processor is not None else "features"
-    tokenizer = processor.tokenizer
-    if tokenizer is None:
-        return json.dumps(processor.to_dict(), sort_keys=True)
-    vocab = json.dumps(sorted(tokenizer.get_vocab().items()))
-    return f"{type(tokenizer).__name__}|{processor.max_length}|{tokenizer.padding_side}|{vocab}"
+    """What of ``processor`` decides a modality's tower inputs, as a string (part of the cache key): the side's
+    own `InputSide.identity`."""
+    return processor.side(modality).identity()
 
 
 def cache_key(tower: nn.Module, processor: Any, modality: str, data: CrossModalDataset, rows: np.ndarray,

@@ -41,10 +41,12 @@ def param_groups(
 
     Example:
         >>> from cmhash_hf import CrossModalHashModel
-        >>> model = CrossModalHashModel.for_method("dcmh", hash_bits=8)  # tiny ViT + tiny BERT towers
+        >>> from cmhash_hf.encoders.specs import default_image_encoder_spec
+        >>> vit = dict(default_image_encoder_spec(), name_or_path="a-pretrained-vit")  # as if loaded pretrained
+        >>> model = CrossModalHashModel.for_method("dcmh", hash_bits=8, image_encoder=vit)  # + a random tiny BERT
         >>> groups = param_groups(model, list(model.parameters()), 1e-3, 1e-5, 0.0)
-        >>> [(g["name"], g["lr"]) for g in groups]
-        [('encoder', 1e-05), ('heads', 0.001)]
+        >>> [(g["name"], g["lr"], len(g["params"]) == len(list(model.image_tower.parameters()))) for g in groups]
+        [('encoder', 1e-05, True), ('heads', 0.001, False)]
     """
     encoder_ids = {id(p) for tower in model.encoder_towers().values() for p in tower.parameters()}
     encoder = [p for p in parameters if id(p) in encoder_ids]

@@ -202,12 +202,16 @@ class HashTrainer:
 
     # ----------------------------------------------------------------- set-up (encoders, cache, schedules)
     def _set_up_encoders(self, model) -> None:
-        """Freeze the backbones (``freeze_encoders``) or turn on their gradient checkpointing."""
-        for tower in model.encoder_towers().values():
-            if self.args.freeze_encoders:
-                tower.requires_grad_(False)
-            elif self.args.gradient_checkpointing and getattr(tower.model, "supports_gradient_checkpointing", False):
-                tower.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        """Freeze the pretrained towers (``freeze_encoders``); turn on gradient checkpointing in every trained
+        `transformers` backbone (``gradient_checkpointing``)."""
+        frozen = list(model.encoder_towers().values()) if self.args.freeze_encoders else []
+        for tower in frozen:
+            tower.requires_grad_(False)
+        for tower in (model.image_tower, model.text_tower):
+            backbone = getattr(tower, "model", None)
+            if (self.args.gradient_checkpointing and all(tower is not f for f in frozen)
+                    and getattr(backbone, "supports_gradient_checkpointing", False)):
+                backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
     def _frozen_towers_to_eval(self) -> None:
         """Frozen backbones run in eval mode (no dropout): their outputs are then the same in every epoch."""

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...encoders import kind_of
+
 
 class AdaptiveTanh(nn.Module):
     """tanh of a learned per-unit scaling of its input: tanh(α ⊙ z) (linear) or tanh(α ⊙ z + β ⊙ z³) (nonlinear).
@@ -75,12 +77,12 @@ def reconstruction_width(spec: dict[str, Any], modality: str, image_size: int) -
         >>> reconstruction_width({"kind": "bow", "input_dim": 300}, "text", image_size=8)
         300
     """
-    if spec["kind"] != "hf":
-        return int(spec["input_dim"])
-    config = spec["config"]
-    if modality == "text":
-        return int(config["vocab_size"])
-    return int(config.get("num_channels", 3)) * image_size**2
+    kind = kind_of(spec)
+    size = kind.input_size(spec, modality)
+    primary = kind.input_names(modality)[0]
+    if primary == "pixel_values":
+        return size * image_size**2
+    return size
 
 
 def reconstruction_target(
@@ -88,23 +90,27 @@ def reconstruction_target(
 ) -> torch.Tensor:
     """What DBRC reconstructs of one modality's raw inputs, as a float (batch, width) matrix.
 
-    - ``bow`` / ``features`` towers: the input vector itself (``image_features`` / ``text_features``);
-    - ``hf`` text towers: the bag of tokens, a multi-hot over the vocabulary of the unmasked ``input_ids``;
-    - ``hf`` picture towers: ``pixel_values`` average-pooled to ``image_size`` × ``image_size``, flattened.
+    It depends on the tower kind's required input (`TowerKind.input_names`), not on the kind's name:
+
+    - a vector input (``bow`` / ``features`` towers): the input vector itself (``image_features`` / ``text_features``);
+    - ``input_ids`` (text backbones): the bag of tokens, a multi-hot over the vocabulary of the unmasked ids;
+    - ``pixel_values`` (picture backbones): average-pooled to ``image_size`` × ``image_size``, flattened.
 
     Example:
-        >>> spec = {"kind": "hf", "config": {"vocab_size": 6}}
+        >>> spec = {"kind": "hf", "config": {"model_type": "bert", "vocab_size": 6}}
         >>> ids, mask = torch.tensor([[2, 4, 4, 0]]), torch.tensor([[1, 1, 1, 0]])
         >>> reconstruction_target(spec, "text", 8, input_ids=ids, attention_mask=mask).tolist()
         [[0.0, 0.0, 1.0, 0.0, 1.0, 0.0]]
     """
-    if spec["kind"] != "hf":
-        return torch.as_tensor(inputs[f"{modality}_features"]).float()
-    if modality == "text":
+    kind = kind_of(spec)
+    primary = kind.input_names(modality)[0]
+    if primary == "input_ids":
         ids = inputs["input_ids"]
         mask = inputs.get("attention_mask")
         present = torch.ones_like(ids, dtype=torch.float32) if mask is None else mask.float()
-        bag = torch.zeros(ids.shape[0], int(spec["config"]["vocab_size"]), device=ids.device)
+        bag = torch.zeros(ids.shape[0], kind.input_size(spec, modality), device=ids.device)
         return bag.scatter_reduce_(1, ids, present, reduce="amax")
+    if primary != "pixel_values":
+        return torch.as_tensor(inputs[primary]).float()
     pooled = F.adaptive_avg_pool2d(inputs["pixel_values"].float(), image_size)
     return pooled.flatten(1)
