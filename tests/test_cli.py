@@ -37,7 +37,7 @@ def test_train_writes_a_loadable_checkpoint_and_everything_around_it(trained_run
         assert (trained_run / name).is_file(), name
     assert sorted(p.name for p in (trained_run / "checkpoints").iterdir())[:2] == ["epoch-1", "epoch-10"]
     config = json.loads((trained_run / "config.json").read_text())
-    assert config["model_type"] == "dcmh" and config["hash_bits"] == 16 and config["eta"] == 0.1 and config["gamma"] == 1.0
+    assert config["model_type"] == "dcmh" and config["hash_bits"] == 16 and config["balance_weight"] == 0.1 and config["quantization_weight"] == 1.0
     log = [json.loads(line) for line in (trained_run / "train_log.jsonl").read_text().splitlines()]
     assert {row["epoch"] for row in log} == set(range(1, 16)) and all("image/loss" in r or "text/loss" in r for r in log)
 

@@ -8,13 +8,14 @@ from method_cases import BATCH, HASH_BITS, tiny_batch, tiny_model
 
 
 def test_discrete_step_gives_exact_binary_codes_equal_to_the_closed_form():
-    model = tiny_model("dfah", gamma=0.7, mu=1.3)
+    model = tiny_model("dfah", quantization_weight=0.7, fusion_quantization_weight=1.3)
     batch = tiny_batch()
     state = model.init_training_state(torch.cat([batch["labels"], batch["labels"][:2]]), num_items=6)
-    assert state.codes_ready.item() == 0.0
+    assert state.code_updates.item() == 0
     index = torch.tensor([5, 0, 2, 3])
     out = model(**batch, training_step="hashing", training_state=state, sample_index=index)
-    assert out.loss_terms["quantization"].item() == 0.0  # no unified codes before the first discrete step
+    # no unified codes before the first discrete step
+    assert out.loss_terms["quantization"].item() == out.loss_terms["fusion_quantization"].item() == 0.0
     model.update_training_state(state, "hashing", out.image_embeds, out.text_embeds, index)
     with torch.no_grad():
         fused = model.fusion(torch.cat([out.image_embeds, out.text_embeds], dim=1))
@@ -26,15 +27,15 @@ def test_discrete_step_gives_exact_binary_codes_equal_to_the_closed_form():
     expected[expected == 0] = 1.0
     assert torch.equal(state.codes, expected)
     assert set(state.codes.unique().tolist()) == {-1.0, 1.0} and state.codes.shape == (6, HASH_BITS)
-    assert (state.codes[[1, 4]] == 1).all()  # never-seen items (all-zero outputs) → +1
-    assert state.codes_ready.item() == 1.0
+    assert state.code_updates.item() == 1
 
     # after the discrete step the extractors and the fusion learner are pulled onto the unified codes
     out = model(**batch, training_step="hashing", training_state=state, sample_index=index)
     codes = state.codes[index]
-    quantization = 0.7 * (((codes - out.image_embeds) ** 2).mean() + ((codes - out.text_embeds) ** 2).mean())
-    quantization = quantization + 1.3 * ((codes - model.fuse(out.image_embeds, out.text_embeds)) ** 2).mean()
+    quantization = ((codes - out.image_embeds) ** 2).mean() + ((codes - out.text_embeds) ** 2).mean()
+    fusion_quantization = ((codes - model.fuse(out.image_embeds, out.text_embeds)) ** 2).mean()
     assert torch.isclose(out.loss_terms["quantization"], quantization.detach())
+    assert torch.isclose(out.loss_terms["fusion_quantization"], fusion_quantization.detach())
 
 
 def test_discriminator_step_is_separate_from_the_hashing_step():
@@ -44,5 +45,5 @@ def test_discriminator_step_is_separate_from_the_hashing_step():
     assert hashing.isdisjoint(id(p) for p in model.discriminator.parameters())
     assert {id(p) for p in model.fusion.parameters()} <= hashing
     out = model(**tiny_batch())  # no training step: the hashing loss, with the adversarial term
-    assert {"pairwise", "fusion", "quantization", "unified", "adversarial"} == set(out.loss_terms)
+    assert {"pairwise", "fusion", "quantization", "fusion_quantization", "unified", "adversarial"} == set(out.loss_terms)
     assert out.image_embeds.shape == (BATCH, HASH_BITS)

@@ -22,7 +22,7 @@ def _train(model, batch, step: str, updates: int, lr: float) -> None:
 
 def test_discriminator_and_generator_losses_move_against_each_other():
     # only the adversarial term in the generator loss, so what moves the discriminator's loss is the game itself
-    model = tiny_model("gancmh", intra_weight=0.0, label_weight=0.0, quantization_weight=0.0, adversarial_weight=1.0)
+    model = tiny_model("gancmh", intra_modal_weight=0.0, label_guidance_weight=0.0, quantization_weight=0.0, adversarial_weight=1.0)
     model.train()
     batch = tiny_batch()
     start = _discriminator_loss(model, batch)
@@ -43,7 +43,7 @@ def test_generator_step_leaves_the_discriminator_alone_and_trains_the_label_net(
     assert discriminator_ids.isdisjoint(generator_ids)
     assert {id(p) for p in model.label_net.parameters()} <= generator_ids
     out = model(**batch)  # no training step: the generator loss
-    assert {"inter", "intra", "label_guidance", "quantization", "adversarial", "label_net"} == set(out.loss_terms)
+    assert {"cross_modal", "intra_modal", "label_guidance", "quantization", "adversarial", "label_net"} == set(out.loss_terms)
     out.loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.label_net.parameters() if p.dim() == 2)
     # the discriminator step's loss sees detached codes: it gives the towers no gradient
