@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -14,8 +15,10 @@ from safetensors.torch import load_file
 from cmhash_hf import CrossModalHashProcessor
 from cmhash_hf.cli import main
 from cmhash_hf.data import load_cross_modal_dataset
+from cmhash_hf.encoders.presets import PRESETS
 from cmhash_hf.evaluation import evaluate_run
 from cmhash_hf.model_selection import best_epochs, score_epoch_checkpoints
+from cmhash_hf.training.arguments import add_arguments, arguments_from
 from paths import SHARED_DATA
 
 QUICK = ["--method", "dcmh", "--dataset", "builtin:shapes", "--preset", "tiny", "--bits", "16", "--max-train-samples", "96",
@@ -201,3 +204,13 @@ def test_data_build_then_train_a_features_dataset_then_bench(tmp_path, capsys):
 )
 def test_best_epochs_takes_the_best_mean_map_and_the_earliest_on_ties(curve, expected):
     assert best_epochs(curve) == expected
+
+
+def test_every_registered_preset_is_a_choice_of_train(tmp_path, capsys):
+    """`--preset` takes every preset `encoders.presets` registers (a stale copy of the names once refused cpu64)."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert sorted(PRESETS) == ["cpu", "cpu64", "tiny"]
+    for name in PRESETS:
+        ns = parser.parse_args(["--method", "dcmh", "--output-dir", str(tmp_path / name), "--preset", name])
+        assert arguments_from(ns).preset == name

@@ -29,13 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..encoders.presets import PRESETS
 from ..feature_transforms import FEATURE_TRANSFORMS
 from .augmentation import IMAGE_AUGMENTATIONS
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 LR_SCHEDULERS = ("constant", "linear", "cosine")
 REPORT_TO = ("none", "tensorboard", "wandb")
-PRESET_NAMES = ("cpu", "tiny")  # checked against `cmhash_hf.encoders.presets.PRESETS` by the tests
+PRESET_NAMES = tuple(sorted(PRESETS))
 
 
 def _setting(default: Any = dataclasses.MISSING, help: str = "", **metadata: Any) -> Any:
