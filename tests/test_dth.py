@@ -80,7 +80,7 @@ def test_model_loss_is_the_weighted_sum_of_its_parts():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"triplet_mining": "semi"}, "triplet_mining must be one of"), ({"margin": 0.0}, "margin is a fraction"),
+    [({"triplet_mining": "semi"}, "triplet_mining must be one of"), ({"triplet_margin": 0.0}, "triplet_margin is a fraction"),
      ({"balance_weight": -1.0}, "balance_weight=-1.0: DTHConfig needs these non-negative")],
 )
 def test_invalid_settings_are_clear_errors(kwargs, message):

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from method_cases import tiny_batch, tiny_model
 
 #: distinct weights, so a term that lost or swapped its weight changes the total
-WEIGHTS = {"intra_weight": 0.3, "label_weight": 0.7, "quantization_weight": 0.2, "adversarial_weight": 0.4,
+WEIGHTS = {"intra_modal_weight": 0.3, "label_guidance_weight": 0.7, "quantization_weight": 0.2, "adversarial_weight": 0.4,
            "pair_adversarial_weight": 0.6}
 
 
@@ -60,8 +60,8 @@ def _train(model, batch, step: str, updates: int, lr: float) -> None:
 
 def test_discriminator_and_generator_losses_move_against_each_other():
     # only the adversarial term in the generator loss, so what moves the discriminator's loss is the game itself
-    model = tiny_model("gancmh", intra_weight=0.0, label_weight=0.0, quantization_weight=0.0, adversarial_weight=1.0,
-                       pair_adversarial_weight=1.0)
+    model = tiny_model("gancmh", intra_modal_weight=0.0, label_guidance_weight=0.0, quantization_weight=0.0,
+                       adversarial_weight=1.0, pair_adversarial_weight=1.0)
     model.train()
     batch = tiny_batch()
     start = _discriminator_loss(model, batch)
@@ -82,9 +82,9 @@ def test_generator_step_leaves_the_discriminator_alone_and_trains_the_label_net(
     assert discriminator_ids.isdisjoint(generator_ids)
     assert {id(p) for p in model.label_net.parameters()} <= generator_ids
     out = model(**batch)  # no training step: the generator loss
-    assert {"inter", "intra", "label_guidance", "quantization", "adversarial", "pair_adversarial", "label_net"} == set(
-        out.loss_terms
-    )
+    assert {
+        "cross_modal", "intra_modal", "label_guidance", "quantization", "adversarial", "pair_adversarial", "label_net"
+    } == set(out.loss_terms)
     out.loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.label_net.parameters() if p.dim() == 2)
     # the discriminator step's loss sees detached codes: it gives the towers no gradient
@@ -109,8 +109,8 @@ def test_generator_loss_term_by_term():
         image_logits, text_logits = model.discriminator(image), model.discriminator(text)
         pairs, mask = _pair_logits(model, image, text), _shared_label_mismatches(labels)
         expected = {
-            "inter": _likelihood(image, text, similarity),
-            "intra": _likelihood(image, image, similarity) + _likelihood(text, text, similarity),
+            "cross_modal": _likelihood(image, text, similarity),
+            "intra_modal": _likelihood(image, image, similarity) + _likelihood(text, text, similarity),
             "label_guidance": _likelihood(image, label_codes, similarity) + _likelihood(text, label_codes, similarity),
             "quantization": ((signs - image) ** 2).mean() + ((signs - text) ** 2).mean(),
             # the generators' side: targets flipped (image → 0, text → 1; matched → 0, mismatched → 1)
@@ -122,7 +122,7 @@ def test_generator_loss_term_by_term():
     assert set(out.loss_terms) == set(expected)
     for name, value in expected.items():
         assert torch.isclose(out.loss_terms[name], value, atol=1e-5), name
-    weights = {"inter": 1.0, "intra": 0.3, "label_guidance": 0.7, "quantization": 0.2, "adversarial": 0.4,
+    weights = {"cross_modal": 1.0, "intra_modal": 0.3, "label_guidance": 0.7, "quantization": 0.2, "adversarial": 0.4,
                "pair_adversarial": 0.6, "label_net": 1.0}
     total = sum(weights[name] * value for name, value in expected.items())
     assert torch.isclose(out.loss.detach(), total, atol=1e-5)

@@ -36,15 +36,13 @@ about half the batch) rules that out.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ...losses import cross_modal_triplet_loss, quantization_loss
 from ...modeling_utils import CrossModalHashPreTrainedModel, HashLayer
+from ...training_batch import TrainingBatch
 from .configuration_cdhtk import CDHTKConfig
 
 
@@ -143,7 +141,6 @@ class CDHTKModel(CrossModalHashPreTrainedModel):
             self.image_tower.output_dim, self.text_tower.output_dim, config.transfer_hidden_dim, config.transfer_dim
         )
         self.classifier = nn.Linear(config.hash_bits, config.num_classes) if config.num_classes else None
-        self._recorded: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
         self.post_init()
 
     def build_hash_layer(self, input_dim: int) -> nn.Module:
@@ -154,8 +151,6 @@ class CDHTKModel(CrossModalHashPreTrainedModel):
     def hash_features(self, modality: str, features: torch.Tensor) -> torch.Tensor:
         """Fused continuous codes in (-1, 1) from one modality alone: its hash layer over [features; T(features)]."""
         knowledge = self.transfer(**{f"{modality}_features": features})
-        if self._recorded is not None:
-            self._recorded[modality] = (features, knowledge)
         return super().hash_features(modality, torch.cat([features, knowledge], dim=-1))
 
     def code_parts(
@@ -168,43 +163,32 @@ class CDHTKModel(CrossModalHashPreTrainedModel):
         transferred = F.linear(knowledge, projection.weight[:, width:])
         return specific, transferred
 
-    @contextlib.contextmanager
-    def _recording(self) -> Iterator[None]:
-        self._recorded = {}
-        try:
-            yield
-        finally:
-            self._recorded = None
-
-    def forward(self, *args, **kwargs):
-        """As `CrossModalHashPreTrainedModel.forward`; the towers' features and knowledge are kept for the loss."""
-        with self._recording():
-            return super().forward(*args, **kwargs)
-
     # ----------------------------------------------------------------- loss
-    def compute_loss(self, step, image_embeds, text_embeds, labels, sample_index, training_state):
-        if image_embeds is None or text_embeds is None:
-            raise ValueError("CDHTK's loss needs both image and text inputs in the batch.")
+    def required_inputs(self, step: str, batch: TrainingBatch) -> tuple[str, ...]:
+        """Both modalities' codes and tower features (the transfer network reads the features)."""
+        return ("image_embeds", "text_embeds", "image_tower_outputs", "text_tower_outputs")
+
+    def compute_loss(self, step: str, batch: TrainingBatch):
         if self.classifier is None:
             raise ValueError("CDHTK needs config.num_classes > 0 (it predicts labels from the codes).")
-        if not self._recorded or set(self._recorded) != {"image", "text"}:
-            raise RuntimeError("CDHTK computes its loss inside forward(); call the model, not compute_loss directly.")
-        config = self.config
-        image, text = image_embeds.float(), text_embeds.float()
+        config, labels = self.config, batch.labels
+        image, text = batch.image_embeds.float(), batch.text_embeds.float()
+
         def label_prediction(codes: torch.Tensor) -> torch.Tensor:
             return F.binary_cross_entropy_with_logits(self.classifier(codes).float(), labels)
 
-        recorded = self._recorded
+        features = {modality: batch.tower_outputs(modality) for modality in ("image", "text")}
         # the transfer network reading the real pair: the knowledge that predicts the labels, and the target of the
         # single-modality routes (which are what the codes use, at query time as here)
-        joint = self.transfer(recorded["image"][0], recorded["text"][0])
+        joint = self.transfer(features["image"], features["text"])
         differential, agreement, classification = 0.0, 0.0, label_prediction(image) + label_prediction(text)
-        for modality, (features, single_knowledge) in recorded.items():
-            specific, transferred = self.code_parts(modality, features, single_knowledge)
+        for modality, own in features.items():
+            single = self.transfer(**{f"{modality}_features": own})  # as in hash_features (a deterministic MLP)
+            specific, transferred = self.code_parts(modality, own, single)
             differential = differential + differential_loss(torch.tanh(specific.float()), torch.tanh(transferred.float()))
-            _, joint_transferred = self.code_parts(modality, features, joint)
+            _, joint_transferred = self.code_parts(modality, own, joint)
             classification = classification + label_prediction(torch.tanh(joint_transferred.float()))
-            agreement = agreement + ((single_knowledge.float() - joint.detach().float()) ** 2).mean()
+            agreement = agreement + ((single.float() - joint.detach().float()) ** 2).mean()
         parts = {
             "classification": classification,
             "triplet": cross_modal_triplet_loss(image, text, labels, labels, config.triplet_margin)

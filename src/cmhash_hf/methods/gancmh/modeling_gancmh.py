@@ -12,8 +12,8 @@ What is implemented (from the method's description; there is no public reference
     `cmhash_hf.methods.adversarial.pair_discriminator_loss`); the generators are trained to fool it
     (`pair_confusion_loss`, the targets flipped).
 - A label network (multi-hot labels → MLP → tanh codes H) supplies semantic target codes.
-- Generator loss: inter-modality pairwise likelihood L(U, V) + ``intra_weight`` · (L(U, U) + L(V, V))
-  + ``label_weight`` · (L(U, H) + L(V, H)) + ``quantization_weight`` · ‖sign(H) − U‖² (and V)
+- Generator loss: inter-modality pairwise likelihood L(U, V) + ``intra_modal_weight`` · (L(U, U) + L(V, V))
+  + ``label_guidance_weight`` · (L(U, H) + L(V, H)) + ``quantization_weight`` · ‖sign(H) − U‖² (and V)
   + ``adversarial_weight`` · modality confusion + ``pair_adversarial_weight`` · pair confusion, plus the label
   network's own L(H, H) + ‖sign(H) − H‖². L is the pairwise negative log-likelihood of shared-label similarity
   (`cmhash_hf.losses.pairwise_likelihood_loss`).
@@ -53,6 +53,7 @@ from torch import nn
 
 from ...losses import label_similarity, pairwise_likelihood_loss, quantization_loss
 from ...modeling_utils import CrossModalHashPreTrainedModel, binarize
+from ...training_batch import TrainingBatch
 from ..adversarial import (
     ModalityDiscriminator,
     PairDiscriminator,
@@ -107,16 +108,14 @@ class GANCMHModel(CrossModalHashPreTrainedModel):
         label_params = [] if self.label_net is None else list(self.label_net.parameters())
         return self.tower_parameters("image") + self.tower_parameters("text") + label_params
 
-    def compute_loss(self, step, image_embeds, text_embeds, labels, sample_index, training_state):
-        if image_embeds is None or text_embeds is None:
-            raise ValueError(f"GANCMH's {step!r} step needs both image and text inputs in the batch.")
+    def compute_loss(self, step: str, batch: TrainingBatch):
         if step == "discriminator":
-            return self._discriminator_loss(image_embeds, text_embeds, labels)
-        return self._generator_loss(image_embeds.float(), text_embeds.float(), labels)
+            return self._discriminator_loss(batch.image_embeds, batch.text_embeds, batch.labels)
+        return self._generator_loss(batch.image_embeds.float(), batch.text_embeds.float(), batch.labels)
 
-    def joint_loss(self, image_embeds, text_embeds, labels, sample_index, training_state):
+    def joint_loss(self, batch: TrainingBatch):
         """Without a training step, ``forward`` returns the generator loss (the discriminator plays against it)."""
-        return self.compute_loss("generator", image_embeds, text_embeds, labels, sample_index, training_state)
+        return self.step_loss("generator", batch)
 
     def _discriminator_loss(
         self, image: torch.Tensor, text: torch.Tensor, labels: torch.Tensor
@@ -140,8 +139,8 @@ class GANCMHModel(CrossModalHashPreTrainedModel):
         targets = label_codes.detach()
         target_codes = binarize(targets).float()
         parts = {
-            "inter": pairwise_likelihood_loss(image, text, similarity),
-            "intra": pairwise_likelihood_loss(image, image, similarity)
+            "cross_modal": pairwise_likelihood_loss(image, text, similarity),
+            "intra_modal": pairwise_likelihood_loss(image, image, similarity)
             + pairwise_likelihood_loss(text, text, similarity),
             "label_guidance": pairwise_likelihood_loss(image, targets, similarity)
             + pairwise_likelihood_loss(text, targets, similarity),
@@ -154,9 +153,9 @@ class GANCMHModel(CrossModalHashPreTrainedModel):
             + quantization_loss(label_codes),
         }
         weights = {
-            "inter": 1.0,
-            "intra": config.intra_weight,
-            "label_guidance": config.label_weight,
+            "cross_modal": 1.0,
+            "intra_modal": config.intra_modal_weight,
+            "label_guidance": config.label_guidance_weight,
             "quantization": config.quantization_weight,
             "adversarial": config.adversarial_weight,
             "pair_adversarial": config.pair_adversarial_weight,
