@@ -69,3 +69,51 @@ def test_a_step_without_its_modality_is_a_clear_error():
     with pytest.raises(ValueError, match=r"DCMHModel's 'image' step needs labels and sample_index \(the positions"):
         model(**{k: v for k, v in batch.items() if k != "labels"}, training_step="image",
               training_state=state, return_loss=True)
+
+
+def _independent_dcmh(f, g, batch_labels, all_labels, codes, gamma, eta):
+    """DCMH's loss written out element by element (the paper's sums), for checking the model's."""
+    num_items, batch_size = g.shape[0], f.shape[0]
+    likelihood = 0.0
+    for i in range(batch_size):
+        for j in range(num_items):
+            similar = float((batch_labels[i] * all_labels[j]).sum() > 0)
+            theta = 0.5 * float(f[i] @ g[j])
+            likelihood -= similar * theta - math.log1p(math.exp(theta))
+    quantization = float(((codes - f) ** 2).sum())
+    column_sums = f.sum(0)
+    balance = (num_items / batch_size) * float((column_sums**2).sum())
+    total = (likelihood + gamma * quantization + eta * balance) / (num_items * batch_size)
+    return total, {"likelihood": likelihood, "quantization": quantization, "balance": balance}
+
+
+@pytest.mark.parametrize("step", ["image", "text"])
+def test_model_loss_term_by_term_against_the_training_state(step):
+    """Every term, its weight and its sign: a dropped, zeroed or flipped term changes one of these numbers."""
+    model = tiny_model("dcmh", quantization_weight=0.7, balance_weight=0.3)
+    batch = tiny_batch()
+    labels = torch.cat([batch["labels"], batch["labels"][:2]])
+    state = model.init_training_state(labels, num_items=6, generator=torch.Generator().manual_seed(4))
+    index = torch.tensor([5, 0, 2, 3])
+    out = model(**batch, training_step=step, training_state=state, sample_index=index)
+    own = (out.image_embeds if step == "image" else out.text_embeds).detach()
+    other = state.text_outputs if step == "image" else state.image_outputs
+    total, parts = _independent_dcmh(own, other, batch["labels"], labels, state.codes[index], 0.7, 0.3)
+    for name, value in parts.items():
+        assert math.isclose(out.loss_terms[name].item(), value, rel_tol=1e-4), name
+    assert math.isclose(out.loss.item(), total, rel_tol=1e-4)
+
+
+def test_model_loss_without_state_takes_the_batch_as_the_training_set():
+    model = tiny_model("dcmh", quantization_weight=1.5, balance_weight=0.2)
+    batch = tiny_batch()
+    out = model(**batch)  # both steps; the other modality's batch outputs stand in for the whole set
+    image, text = out.image_embeds.detach(), out.text_embeds.detach()
+    expected = 0.0
+    for step, own, other in (("image", image, text), ("text", text, image)):
+        codes = torch.where(own + other >= 0, 1.0, -1.0)
+        total, parts = _independent_dcmh(own, other, batch["labels"], batch["labels"], codes, 1.5, 0.2)
+        expected += total
+        for name, value in parts.items():
+            assert math.isclose(out.loss_terms[f"{step}/{name}"].item(), value, rel_tol=1e-4), (step, name)
+    assert math.isclose(out.loss.item(), expected, rel_tol=1e-4)
