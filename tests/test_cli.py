@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -14,8 +15,10 @@ from safetensors.torch import load_file
 from cmhash_hf import CrossModalHashProcessor
 from cmhash_hf.cli import main
 from cmhash_hf.data import load_cross_modal_dataset
+from cmhash_hf.encoders.presets import PRESETS
 from cmhash_hf.evaluation import evaluate_run
 from cmhash_hf.model_selection import best_epochs, score_epoch_checkpoints
+from cmhash_hf.training.arguments import add_arguments, arguments_from
 from paths import SHARED_DATA
 
 QUICK = ["--method", "dcmh", "--dataset", "builtin:shapes", "--preset", "tiny", "--bits", "16", "--max-train-samples", "96",
@@ -37,7 +40,7 @@ def test_train_writes_a_loadable_checkpoint_and_everything_around_it(trained_run
         assert (trained_run / name).is_file(), name
     assert sorted(p.name for p in (trained_run / "checkpoints").iterdir())[:2] == ["epoch-1", "epoch-10"]
     config = json.loads((trained_run / "config.json").read_text())
-    assert config["model_type"] == "dcmh" and config["hash_bits"] == 16 and config["eta"] == 0.1 and config["gamma"] == 1.0
+    assert config["model_type"] == "dcmh" and config["hash_bits"] == 16 and config["balance_weight"] == 0.1 and config["quantization_weight"] == 1.0
     log = [json.loads(line) for line in (trained_run / "train_log.jsonl").read_text().splitlines()]
     assert {row["epoch"] for row in log} == set(range(1, 16)) and all("image/loss" in r or "text/loss" in r for r in log)
 
@@ -201,3 +204,13 @@ def test_data_build_then_train_a_features_dataset_then_bench(tmp_path, capsys):
 )
 def test_best_epochs_takes_the_best_mean_map_and_the_earliest_on_ties(curve, expected):
     assert best_epochs(curve) == expected
+
+
+def test_every_registered_preset_is_a_choice_of_train(tmp_path, capsys):
+    """`--preset` takes every preset `encoders.presets` registers (a stale copy of the names once refused cpu64)."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert sorted(PRESETS) == ["cpu", "cpu64", "tiny"]
+    for name in PRESETS:
+        ns = parser.parse_args(["--method", "dcmh", "--output-dir", str(tmp_path / name), "--preset", name])
+        assert arguments_from(ns).preset == name

@@ -86,7 +86,7 @@ def test_adaptive_tanh_and_its_penalty(scaling):
     z = torch.linspace(-1, 1, HASH_BITS)
     assert torch.allclose(activation(z), torch.tanh(2.0 * z))  # β starts at 0
     out = model(**tiny_batch(), return_loss=True)
-    assert out.loss_terms["joint/saturation_penalty"].item() == pytest.approx(0.25)  # mean(1 / α²)
+    assert out.loss_terms["joint/saturation"].item() == pytest.approx(0.25)  # mean(1 / α²)
     out.loss.backward()
     assert (activation.alpha.grad < 0).any()  # descending the loss grows α
 

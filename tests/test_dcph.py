@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from cmhash_hf import CrossModalHashModel
+from cmhash_hf import CrossModalHashModel, TrainingBatch
 from cmhash_hf.methods.dcph import margin_dynamic_softmax_loss
 from method_cases import BATCH, HASH_BITS, NUM_CLASSES, tiny_batch, tiny_model
 
@@ -85,12 +85,12 @@ def test_proxy_buffer_is_initialised_not_garbage_after_from_pretrained(tmp_path)
     ],
 )
 def test_both_loss_forms_match_a_hand_computation(loss_form, expected):
-    model = tiny_model("dcph", hash_bits=2, num_classes=3, loss_form=loss_form, cross_modal_weight=0.0, regularization_weight=0.0)
+    model = tiny_model("dcph", hash_bits=2, num_classes=3, loss_form=loss_form, cross_modal_weight=0.0, quantization_weight=0.0)
     with torch.no_grad():
         model.proxy_network.codes.copy_(torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0]]))
     u = torch.tensor([[0.5, 0.5]], requires_grad=True)
     labels = torch.tensor([[1.0, 1.0, 0.0]])
-    loss, parts = model.compute_loss("image", u, u.detach(), labels, None, None)
+    loss, parts = model.step_loss("image", TrainingBatch(image_embeds=u, text_embeds=u.detach(), labels=labels))
     assert math.isclose(parts["proxy"].item(), expected, rel_tol=1e-5)
     assert math.isclose(loss.item(), expected, rel_tol=1e-5)
 

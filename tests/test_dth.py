@@ -80,9 +80,59 @@ def test_model_loss_is_the_weighted_sum_of_its_parts():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"triplet_mining": "semi"}, "triplet_mining must be one of"), ({"margin": 0.0}, "margin is a fraction"),
+    [({"triplet_mining": "semi"}, "triplet_mining must be one of"), ({"triplet_margin": 0.0}, "triplet_margin is a fraction"),
      ({"balance_weight": -1.0}, "balance_weight=-1.0: DTHConfig needs these non-negative")],
 )
 def test_invalid_settings_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         DTHConfig(**kwargs)
+
+
+def _independent_dth_parts(u, v, labels, margin):
+    """DTH's five parts written out with loops over the batch (no library code), for checking the model's."""
+    bits = u.shape[1]
+    shares = lambda i, j: bool((labels[i] * labels[j]).sum() > 0)  # noqa: E731
+
+    def distance(a, b):
+        return float(((a - b) ** 2).sum()) / (4 * bits)
+
+    def triplets(anchors, candidates, exclude_self):
+        hinges = [
+            max(distance(anchors[i], candidates[p]) - distance(anchors[i], candidates[n]) + margin, 0.0)
+            for i in range(len(anchors)) for p in range(len(candidates)) for n in range(len(candidates))
+            if shares(i, p) and not shares(i, n) and not (exclude_self and p == i)
+        ]
+        return sum(hinges) / max(len(hinges), 1)
+
+    def regularizers(x):
+        n = x.shape[0]
+        quantization = sum(float((1.0 if value >= 0 else -1.0) - value) ** 2 for value in x.flatten()) / x.numel()
+        balance = sum(float(x[:, k].mean()) ** 2 for k in range(bits)) / bits
+        moments = [[float((x[:, k] * x[:, m]).sum()) / n for m in range(bits)] for k in range(bits)]
+        decorrelation = sum(moments[k][m] ** 2 for k in range(bits) for m in range(bits) if k != m) / (bits * (bits - 1))
+        return quantization, balance, decorrelation
+
+    (qu, bu, du), (qv, bv, dv) = regularizers(u), regularizers(v)
+    return {
+        "cross_modal": triplets(u, v, False) + triplets(v, u, False),
+        "intra_modal": triplets(u, u, True) + triplets(v, v, True),
+        "quantization": qu + qv,
+        "balance": bu + bv,
+        "decorrelation": du + dv,
+    }
+
+
+def test_model_loss_term_by_term_against_an_independent_computation():
+    """Each part from the model's outputs by loops, and the total with distinct weights: dropping, zeroing or
+    flipping any term (in the parts or in the total) changes one of these numbers."""
+    weights = {"cross_modal_weight": 1.3, "intra_modal_weight": 0.6, "quantization_weight": 0.4,
+               "balance_weight": 2.5, "decorrelation_weight": 1.7}
+    model = tiny_model("dth", triplet_margin=0.3, **weights)
+    batch = tiny_batch()
+    out = model(**batch, training_step="joint")
+    parts = _independent_dth_parts(out.image_embeds.detach(), out.text_embeds.detach(), batch["labels"], 0.3)
+    assert all(value > 0 for value in parts.values())  # every term is live in this batch
+    for name, value in parts.items():
+        assert math.isclose(out.loss_terms[name].item(), value, rel_tol=1e-4), name
+    total = sum(weights[f"{name}_weight"] * value for name, value in parts.items())
+    assert math.isclose(out.loss.item(), total, rel_tol=1e-4)

@@ -444,9 +444,9 @@ def test_a_full_disk_while_training_keeps_the_earlier_checkpoints(full_disk: Ful
 def test_set_rejects_unknown_keys_and_wrong_types(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = str(tmp_path / "x")
     assert cli_error(["train", *QUICK, "--output-dir", out, "--set", "gama=0.5"], capsys) == (
-        "dcmh has no setting 'gama' (--set KEY=VALUE); its settings are: gamma, eta, alternate_by.")
-    assert cli_error(["train", *QUICK, "--output-dir", out, "--set", "eta=[1]"], capsys) == (
-        "dcmh setting 'eta' expects float, got [1] (list).")
+        "dcmh has no setting 'gama' (--set KEY=VALUE); its settings are: quantization_weight, balance_weight, alternate_by.")
+    assert cli_error(["train", *QUICK, "--output-dir", out, "--set", "balance_weight=[1]"], capsys) == (
+        "dcmh setting 'balance_weight' expects float, got [1] (list).")
     assert cli_error(["train", *QUICK, "--method", "dbrc", "--output-dir", out, "--set", "shared_dim=2.5"],
                      capsys) == "dbrc setting 'shared_dim' expects int, got 2.5 (float)."
     assert sorted(tmp_path.iterdir()) == []  # refused before anything was written

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 from transformers import AutoModel, BertConfig, BertModel
 
 from cmhash_hf import AutoConfig, CrossModalHashModel, CrossModalHashOutput, get_method, list_methods
-from method_cases import BATCH, HASH_BITS, METHOD_CASES, NUM_CLASSES, tiny_batch, tiny_model
+from method_cases import BATCH, HASH_BITS, METHOD_CASES, NUM_CLASSES, tiny_batch, tiny_config, tiny_model
 
 
 def test_every_registered_method_has_a_test_row():
@@ -155,3 +156,47 @@ def test_cannot_instantiate_the_factory():
 def test_invalid_hash_bits(bits):
     with pytest.raises(ValueError, match="hash_bits must be an integer between 1 and 4096"):
         AutoConfig.for_model("dcmh", hash_bits=bits)
+
+
+def test_a_config_saved_under_earlier_field_names_loads_into_the_renamed_fields(method_name, tmp_path):
+    config_class, _ = get_method(method_name)
+    tiny_config(method_name).save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    expected = {}
+    for old, new in config_class.renamed_fields.items():
+        expected[new] = round(saved.pop(new) * 0.5 + 0.05, 4)  # a valid value other than the default
+        saved[old] = expected[new]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    loaded = AutoConfig.from_pretrained(tmp_path)
+    assert {new: getattr(loaded, new) for new in expected} == expected
+    assert not set(config_class.renamed_fields) & set(loaded.to_dict())  # the old names are gone
+
+
+def test_every_field_name_means_one_thing_across_methods():
+    """A field shared by several methods has one type and one kind of meaning: a ``*_weight`` is a non-negative
+    loss weight everywhere, and no earlier name of a field is a current field of any method."""
+    fields = {name: get_method(name)[0].method_fields() for name in list_methods()}
+    current = {field for per_method in fields.values() for field in per_method}
+    for method, per_method in fields.items():
+        config_class = get_method(method)[0]
+        assert not set(config_class.renamed_fields) & current, method
+        for field, annotation in per_method.items():
+            if field.endswith("_weight"):
+                assert annotation == "float", (method, field)
+                with pytest.raises(ValueError, match=field):
+                    config_class(**{field: -1.0})
+
+
+def test_a_step_missing_an_input_is_one_error_naming_method_step_and_input(method_name):
+    model = tiny_model(method_name)
+    batch = tiny_batch()
+    text_only = {k: v for k, v in batch.items() if k != "pixel_values"}
+    if method_name == "dbrc":  # unsupervised, and a text batch alone is enough for its reconstruction loss
+        assert torch.isfinite(model(**text_only, return_loss=True).loss)
+        return
+    pattern = rf"^{type(model).__name__}'s '\w+' step needs image inputs in the batch\.$"
+    with pytest.raises(ValueError, match=pattern):
+        model(**text_only)
+    without_labels = {k: v for k, v in batch.items() if k != "labels"}
+    with pytest.raises(ValueError, match=rf"^{type(model).__name__}'s '\w+' step needs labels in the batch\.$"):
+        model(**without_labels, return_loss=True)

@@ -229,12 +229,12 @@ def test_validation_during_training_keeps_the_best_checkpoint(tmp_path):
 def test_config_file_with_a_flag_override(tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("# a recipe\nmethod: dcmh\nbits: 16\nepochs: 1\nlearning-rate: 0.01\nbatch_size: 16\n"
-                      "max_train_samples: 32\nmethod_kwargs: {gamma: 0.5}\n")
+                      "max_train_samples: 32\nmethod_kwargs: {quantization_weight: 0.5}\n")
     run = tmp_path / "run"
-    assert main(["train", "--config", str(recipe), "--bits", "8", "--set", "eta=0.2", "--output-dir", str(run)]) == 0
+    assert main(["train", "--config", str(recipe), "--bits", "8", "--set", "balance_weight=0.2", "--output-dir", str(run)]) == 0
     recorded = json.loads((run / "training_args.json").read_text())
     assert (recorded["bits"], recorded["learning_rate"], recorded["batch_size"]) == (8, 0.01, 16)
-    assert recorded["method_kwargs"] == {"gamma": 0.5, "eta": 0.2}
+    assert recorded["method_kwargs"] == {"quantization_weight": 0.5, "balance_weight": 0.2}
 
 
 @pytest.mark.parametrize("text, suffix, message", [

@@ -16,7 +16,9 @@ from transformers import AutoConfig, AutoModel  # noqa: E402
 from .auto import CrossModalHashModel, get_method, list_methods, register_hash_method
 from .configuration_utils import CrossModalHashConfig
 from .modeling_outputs import CrossModalHashOutput
+from .item_state import ItemCodeState
 from .modeling_utils import CrossModalHashPreTrainedModel, binarize
+from .training_batch import TrainingBatch
 from .methods import *  # noqa: F401,F403  (registers every method)
 from .methods import __all__ as _method_names
 from .processing import CrossModalHashProcessor
@@ -30,6 +32,8 @@ __all__ = [
     "CrossModalHashOutput",
     "CrossModalHashPreTrainedModel",
     "CrossModalHashProcessor",
+    "ItemCodeState",
+    "TrainingBatch",
     "binarize",
     "get_method",
     "list_methods",

@@ -9,7 +9,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from transformers import PreTrainedConfig
 
@@ -64,6 +64,9 @@ class CrossModalHashConfig(PreTrainedConfig):
     """
 
     model_type = "cmhash"
+    #: Earlier names of a method's fields → their names now (docs/decisions.md, "one name for one idea"): a
+    #: ``config.json`` saved under an earlier name still loads, its value under the new name.
+    renamed_fields: ClassVar[dict[str, str]] = {}
 
     hash_bits: int = 64
     image_encoder: dict | None = None
@@ -96,7 +99,7 @@ class CrossModalHashConfig(PreTrainedConfig):
         Example:
             >>> from cmhash_hf.methods.dcmh.configuration_dcmh import DCMHConfig
             >>> DCMHConfig.method_fields()
-            {'gamma': 'float', 'eta': 'float', 'alternate_by': 'str'}
+            {'quantization_weight': 'float', 'balance_weight': 'float', 'alternate_by': 'str'}
         """
         fields: dict[str, str] = {}
         for klass in reversed(cls.__mro__):
@@ -118,11 +121,11 @@ class CrossModalHashConfig(PreTrainedConfig):
             >>> DCMHConfig.check_overrides({"gama": 0.5})
             Traceback (most recent call last):
             ...
-            ValueError: dcmh has no setting 'gama' (--set KEY=VALUE); its settings are: gamma, eta, alternate_by.
-            >>> DCMHConfig.check_overrides({"gamma": "high"})
+            ValueError: dcmh has no setting 'gama' (--set KEY=VALUE); its settings are: quantization_weight, balance_weight, alternate_by.
+            >>> DCMHConfig.check_overrides({"balance_weight": "high"})
             Traceback (most recent call last):
             ...
-            TypeError: dcmh setting 'gamma' expects float, got 'high' (str).
+            TypeError: dcmh setting 'balance_weight' expects float, got 'high' (str).
         """
         fields = cls.method_fields()
         for key, value in overrides.items():
@@ -138,6 +141,20 @@ class CrossModalHashConfig(PreTrainedConfig):
                 raise TypeError(
                     f"{cls.model_type} setting {key!r} expects {names}, got {value!r} ({type(value).__name__})."
                 )
+
+    def take_renamed_fields(self, kwargs: dict[str, Any]) -> None:
+        """Move values given under an earlier field name (``renamed_fields``) to the current field.
+
+        Each method's ``__post_init__`` calls this first, before it checks its fields.
+
+        Example:
+            >>> from cmhash_hf.methods.dcmh.configuration_dcmh import DCMHConfig
+            >>> DCMHConfig(gamma=0.5).quantization_weight  # a config.json saved before the renaming
+            0.5
+        """
+        for old, new in self.renamed_fields.items():
+            if old in kwargs:
+                setattr(self, new, kwargs.pop(old))
 
     def require_non_negative(self, *names: str) -> None:
         """Raise one `ValueError` naming every field among ``names`` whose value is negative (loss weights etc.).

@@ -18,9 +18,15 @@ Training protocol (class attributes and hooks a method may override):
 - ``modalities_for_step(step)``: which towers a step runs (the others are not computed).
 - ``build_hash_layer(input_dim)`` / ``hash_features(modality, features)``: what turns tower features into
   continuous codes (a hash layer by default; CDHTK adds its transfer network here).
-- ``compute_loss(step, image_embeds, text_embeds, labels, sample_index, training_state)``: the loss of a step.
-- ``init_training_state(train_labels, num_items)``: per-item state kept across steps (an ``nn.Module`` whose
-  buffers are checkpointed with the run), or None.
+- ``compute_loss(step, batch)``: the loss of a step and its named parts, from one `TrainingBatch` (continuous
+  outputs, tower features, labels, sample index, training state and the processed inputs).
+- ``required_inputs(step, batch)``: the `TrainingBatch` fields a step needs (both modalities' outputs by
+  default); `step_loss` checks them before ``compute_loss`` runs and raises one `ValueError` naming the method,
+  the step and what is missing. Supervised methods (``uses_labels``) always need ``labels``, and a batch with
+  a training state always needs ``sample_index``.
+- ``init_training_state(train_labels, num_items, generator)``: per-item state kept across steps (an
+  ``nn.Module`` whose buffers are checkpointed with the run, e.g. `ItemCodeState`), or None; its random start
+  is drawn from ``generator``, which the trainer seeds with the run's seed.
 - ``update_training_state(state, step, image_embeds, text_embeds, sample_index)``: called after each optimiser
   step with the batch outputs gathered from every process.
 - ``on_epoch_end(state, epoch)``: e.g. DCMH's B = sign(γ(F + G)).
@@ -62,6 +68,7 @@ from .file_utils import (
 from .encoders import build_encoder, kind_of
 from .modeling_outputs import CrossModalHashOutput
 from .processing import CrossModalHashProcessor
+from .training_batch import TrainingBatch, missing_inputs_message
 
 IMAGE_INPUT_NAMES = ("pixel_values", "image_features", "image_tower_outputs")
 TEXT_INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids", "text_features", "text_tower_outputs")
@@ -469,18 +476,25 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
                 f"Unknown training step {training_step!r} for {type(self).__name__}; steps: {self.training_steps}."
             )
         wanted = self.modalities_for_step(training_step) if training_step else {"image", "text"}
+        inputs = {
+            "pixel_values": pixel_values, "image_features": image_features, "input_ids": input_ids,
+            "attention_mask": attention_mask, "token_type_ids": token_type_ids, "text_features": text_features,
+        }
         has_image = any(x is not None for x in (pixel_values, image_features, image_tower_outputs))
         has_text = any(x is not None for x in (input_ids, text_features, text_tower_outputs))
-        image_embeds = (
-            self.get_image_features(pixel_values, image_features, image_tower_outputs)
-            if has_image and "image" in wanted
-            else None
-        )
-        text_embeds = (
-            self.get_text_features(input_ids, attention_mask, token_type_ids, text_features, text_tower_outputs)
-            if has_text and "text" in wanted
-            else None
-        )
+        image_tower = text_tower = image_embeds = text_embeds = None
+        if has_image and "image" in wanted:
+            image_tower = self._tower_features(
+                "image", pixel_values=pixel_values, image_features=image_features,
+                image_tower_outputs=image_tower_outputs,
+            )
+            image_embeds = self.hash_features("image", image_tower)
+        if has_text and "text" in wanted:
+            text_tower = self._tower_features(
+                "text", input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                text_features=text_features, text_tower_outputs=text_tower_outputs,
+            )
+            text_embeds = self.hash_features("text", text_tower)
         sizes = {t.shape[0] for t in (image_embeds, text_embeds) if t is not None}
         if len(sizes) > 1:
             raise ValueError(
@@ -494,15 +508,22 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
             return_loss = labels is not None or training_step is not None
         loss, terms = None, None
         if return_loss:
-            if labels is None and self.uses_labels:
-                raise ValueError(f"{type(self).__name__} is supervised: its loss needs labels.")
             if sample_index is not None:
                 sample_index = torch.as_tensor(sample_index, device=self.device, dtype=torch.long)
-            args = (image_embeds, text_embeds, labels, sample_index, training_state)
+            batch = TrainingBatch(
+                image_embeds=image_embeds,
+                text_embeds=text_embeds,
+                labels=labels,
+                sample_index=sample_index,
+                state=training_state,
+                image_tower_outputs=image_tower,
+                text_tower_outputs=text_tower,
+                inputs={name: value for name, value in inputs.items() if value is not None},
+            )
             if training_step is None:
-                loss, terms = self.joint_loss(*args)
+                loss, terms = self.joint_loss(batch)
             else:
-                loss, terms = self.compute_loss(training_step, *args)
+                loss, terms = self.step_loss(training_step, batch)
         return CrossModalHashOutput(
             loss=loss,
             image_embeds=image_embeds,
@@ -525,22 +546,6 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
         """Parameters the optimiser of ``step`` updates; all trainable parameters by default."""
         return [p for p in self.parameters() if p.requires_grad]
 
-    def step_outputs(
-        self, step: str, image_embeds: torch.Tensor | None, text_embeds: torch.Tensor | None, need_other: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """For an ``"image"`` or ``"text"`` step: (that modality's outputs as float, the other modality's, detached).
-
-        A missing input is one clear `ValueError`; ``need_other`` also requires the other modality's outputs (the
-        standalone loss without training state, where the batch stands in for the training set).
-        """
-        own, other = (image_embeds, text_embeds) if step == "image" else (text_embeds, image_embeds)
-        name = type(self).__name__
-        if own is None:
-            raise ValueError(f"{name}'s {step!r} step needs {step} inputs in the batch.")
-        if need_other and other is None:
-            raise ValueError(f"Without training state, {name}'s loss needs both image and text inputs.")
-        return own.float(), None if other is None else other.detach().float()
-
     def encoder_towers(self) -> dict[str, nn.Module]:
         """The towers started from pretrained weights (their spec names a ``name_or_path``), by modality.
 
@@ -557,39 +562,58 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
         tower, head = (self.image_tower, self.image_hash) if modality == "image" else (self.text_tower, self.text_hash)
         return [p for module in (tower, head) for p in module.parameters() if p.requires_grad]
 
-    def compute_loss(
-        self,
-        step: str,
-        image_embeds: torch.Tensor | None,
-        text_embeds: torch.Tensor | None,
-        labels: torch.Tensor | None,
-        sample_index: torch.Tensor | None,
-        training_state: nn.Module | None,
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The loss of one training step and its named parts; every method implements it."""
+    def required_inputs(self, step: str, batch: TrainingBatch) -> tuple[str, ...]:
+        """The `TrainingBatch` fields ``step`` needs: both modalities' outputs by default.
+
+        Methods narrow or widen this per step (DCMH's ``"image"`` step needs the image outputs, and the text ones
+        too when there is no training state); `step_loss` adds ``labels`` for supervised methods and
+        ``sample_index`` whenever the batch carries a training state.
+        """
+        return ("image_embeds", "text_embeds")
+
+    def step_loss(self, step: str, batch: TrainingBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Check that ``batch`` holds what ``step`` needs, then return ``compute_loss(step, batch)``.
+
+        Raises:
+            ValueError: one message naming the method, the step and every missing input.
+        """
+        needed = list(self.required_inputs(step, batch))
+        if self.uses_labels:
+            needed.append("labels")
+        if batch.state is not None:
+            needed.append("sample_index")
+        missing = batch.missing(dict.fromkeys(needed))
+        if missing:
+            raise ValueError(missing_inputs_message(type(self).__name__, step, missing))
+        return self.compute_loss(step, batch)
+
+    def compute_loss(self, step: str, batch: TrainingBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss of one training step and its named parts (detached); every method implements it.
+
+        ``batch`` has been checked against `required_inputs` (through `step_loss`), so the fields the step
+        declared are there.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not define compute_loss.")
 
-    def joint_loss(
-        self,
-        image_embeds: torch.Tensor | None,
-        text_embeds: torch.Tensor | None,
-        labels: torch.Tensor | None,
-        sample_index: torch.Tensor | None,
-        training_state: nn.Module | None,
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def joint_loss(self, batch: TrainingBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The loss of ``forward`` without a ``training_step``: the sum over every step, terms named ``step/part``.
 
         Methods whose steps play against each other (adversarial ones) override this with their generator loss.
         """
         total, terms = None, {}
         for step in self.training_steps:
-            loss, parts = self.compute_loss(step, image_embeds, text_embeds, labels, sample_index, training_state)
+            loss, parts = self.step_loss(step, batch)
             total = loss if total is None else total + loss
             terms.update({f"{step}/{name}": value for name, value in parts.items()})
         return total, terms
 
-    def init_training_state(self, train_labels: torch.Tensor | None, num_items: int) -> nn.Module | None:
-        """Per-item state kept across steps (checkpointed with the run); none by default."""
+    def init_training_state(
+        self, train_labels: torch.Tensor | None, num_items: int, generator: torch.Generator | None = None
+    ) -> nn.Module | None:
+        """Per-item state kept across steps (checkpointed with the run); none by default.
+
+        ``generator`` (seeded by the trainer from the run's seed) draws any random start of the state.
+        """
         return None
 
     def update_training_state(

@@ -11,10 +11,10 @@ Example:
     >>> import argparse
     >>> parser = argparse.ArgumentParser()
     >>> add_arguments(parser)
-    >>> ns = parser.parse_args(["--method", "dcmh", "--output-dir", "x", "--lr", "0.01", "--set", "gamma=0.5"])
+    >>> ns = parser.parse_args(["--method", "dcmh", "--output-dir", "x", "--lr", "0.01", "--set", "balance_weight=0.5"])
     >>> args = arguments_from(ns)
     >>> args.learning_rate, args.method_kwargs
-    (0.01, {'gamma': 0.5})
+    (0.01, {'balance_weight': 0.5})
 """
 
 from __future__ import annotations
@@ -29,13 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..encoders.presets import PRESETS
 from ..feature_transforms import FEATURE_TRANSFORMS
 from .augmentation import IMAGE_AUGMENTATIONS
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 LR_SCHEDULERS = ("constant", "linear", "cosine")
 REPORT_TO = ("none", "tensorboard", "wandb")
-PRESET_NAMES = ("cpu", "tiny")  # checked against `cmhash_hf.encoders.presets.PRESETS` by the tests
+PRESET_NAMES = tuple(sorted(PRESETS))
 
 
 def _setting(default: Any = dataclasses.MISSING, help: str = "", **metadata: Any) -> Any:
@@ -108,7 +109,7 @@ class HashTrainingArguments:
     resume: bool = _setting(False, "continue from the newest checkpoint in --output-dir")
     overwrite_output_dir: bool = _setting(False, "start from scratch even if --output-dir holds checkpoints")
     dataset_kwargs: dict[str, Any] = _setting(dict, "arguments of a built-in dataset's generator, e.g. num_items=1000")
-    method_kwargs: dict[str, Any] = _setting(dict, "override a field of the method's config, e.g. --set gamma=0.5",
+    method_kwargs: dict[str, Any] = _setting(dict, "override a field of the method's config, e.g. --set balance_weight=0.5",
                                              aliases=["--set"])
     num_workers: int = _setting(0, "DataLoader worker processes")
     image_feature_transform: str = _setting("standardize", "transform of image_features inputs (feature datasets), "

@@ -93,6 +93,16 @@ def only_these_trainable(model: torch.nn.Module, parameters: list[torch.nn.Param
             p.requires_grad_(True)
 
 
+def state_generator(seed: int) -> torch.Generator:
+    """The generator `init_training_state` draws a method's per-item state from: one per run seed.
+
+    Example:
+        >>> torch.randn(2, generator=state_generator(3)).tolist() == torch.randn(2, generator=state_generator(3)).tolist()
+        True
+    """
+    return torch.Generator().manual_seed(seed)
+
+
 def check_steps_disjoint(step_params: dict[str, list[torch.nn.Parameter]]) -> None:
     """Refuse training steps that share parameters when gradients are accumulated over several batches.
 
@@ -183,7 +193,8 @@ class HashTrainer:
             num_workers=args.num_workers,
         )
         train_labels = torch.from_numpy(train_rows.multi_hot()) if model.uses_labels else None
-        self.state = model.init_training_state(train_labels, len(train_rows))
+        # per-item state (e.g. F, G, B) starts from the run's seed, like the weights and the batch order
+        self.state = model.init_training_state(train_labels, len(train_rows), state_generator(args.seed))
         prepared = self.accelerator.prepare(loader, *self.optimizers.values())
         self.loader = prepared[0]
         self.optimizers = dict(zip(self.steps, prepared[1:]))

@@ -26,8 +26,8 @@ class DBRCConfig(CrossModalHashConfig):
             z: ``"linear"`` is tanh(α ⊙ z), ``"nonlinear"`` is tanh(α ⊙ z + β ⊙ z³), with α (and β) learned per
             unit.
         initial_scale (`float`, defaults to 1.0): starting value of every α (β starts at 0).
-        scale_penalty_weight (`float`, defaults to 1.0): weight of the penalty mean(1 / α²), which grows α so the
-            outputs saturate towards ±1.
+        saturation_weight (`float`, defaults to 1.0): weight of the saturation penalty mean(1 / α²), which grows α
+            so the outputs saturate towards ±1 (``scale_penalty_weight`` before the renaming).
         decoder_hidden_dim (`int`, defaults to 512): hidden width of each reconstruction decoder
             (code → Linear → ReLU → Linear → input); 0 makes the decoders linear.
         image_reconstruction_size (`int`, defaults to 8): for a picture tower (``hf``), the reconstructed "input"
@@ -38,17 +38,19 @@ class DBRCConfig(CrossModalHashConfig):
     """
 
     model_type = "dbrc"
+    renamed_fields = {"scale_penalty_weight": "saturation_weight"}
 
     shared_dim: int = 512
     scaling: str = "linear"
     initial_scale: float = 1.0
-    scale_penalty_weight: float = 1.0
+    saturation_weight: float = 1.0
     decoder_hidden_dim: int = 512
     image_reconstruction_size: int = 8
     image_reconstruction_weight: float = 1.0
     text_reconstruction_weight: float = 1.0
 
     def __post_init__(self, **kwargs: Any) -> None:
+        self.take_renamed_fields(kwargs)
         if self.scaling not in SCALINGS:
             raise ValueError(f"scaling must be one of {SCALINGS}, got {self.scaling!r}.")
         for name in ("shared_dim", "image_reconstruction_size"):
@@ -59,5 +61,5 @@ class DBRCConfig(CrossModalHashConfig):
             raise ValueError(f"decoder_hidden_dim must be a non-negative integer, got {self.decoder_hidden_dim!r}.")
         if self.initial_scale <= 0:
             raise ValueError(f"initial_scale must be positive, got {self.initial_scale}.")
-        self.require_non_negative("scale_penalty_weight", "image_reconstruction_weight", "text_reconstruction_weight")
+        self.require_non_negative("saturation_weight", "image_reconstruction_weight", "text_reconstruction_weight")
         super().__post_init__(**kwargs)

@@ -27,19 +27,18 @@ Our reading where the paper leaves room:
   the same whatever their scales; the loss averages over the two codes.
 - ``scaling="nonlinear"`` (our reading of the learned nonlinear scale) is tanh(α ⊙ z + β ⊙ z³), an odd cubic
   scaling with β learned per unit and starting at 0; the penalty acts on α in both forms.
-- The reconstruction targets reach `compute_loss` through `forward` (they are collected from the inputs while
-  the towers run), because the training protocol hands `compute_loss` the outputs only.
+- The reconstruction targets are computed in `compute_loss` from the processed inputs the `TrainingBatch`
+  carries (``batch.inputs``; the trainer keeps them in cached batches, ``reads_raw_inputs``).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import torch
 from torch import nn
 from transformers import initialization as init
 
 from ...modeling_utils import CrossModalHashPreTrainedModel
+from ...training_batch import TrainingBatch
 from .configuration_dbrc import DBRCConfig
 from .layers_dbrc import AdaptiveTanh, SharedBinaryLayer, build_decoder, reconstruction_target, reconstruction_width
 
@@ -57,7 +56,7 @@ class DBRCModel(CrossModalHashPreTrainedModel):
         >>> batch = {"pixel_values": torch.randn(2, 3, 32, 32), "input_ids": torch.ones(2, 5, dtype=torch.long)}
         >>> out = model(**batch, return_loss=True)  # no labels needed
         >>> out.image_codes.shape, sorted(out.loss_terms)
-        (torch.Size([2, 8]), ['joint/image_reconstruction', 'joint/saturation_penalty', 'joint/text_reconstruction'])
+        (torch.Size([2, 8]), ['joint/image_reconstruction', 'joint/saturation', 'joint/text_reconstruction'])
     """
 
     config_class = DBRCConfig
@@ -74,7 +73,6 @@ class DBRCModel(CrossModalHashPreTrainedModel):
         self.text_decoder = build_decoder(
             config.hash_bits, config.decoder_hidden_dim, reconstruction_width(config.text_encoder, "text", size)
         )
-        self._reconstruction_targets: dict[str, torch.Tensor] | None = None
         self.post_init()
 
     def build_hash_layer(self, input_dim: int) -> nn.Module:
@@ -90,38 +88,30 @@ class DBRCModel(CrossModalHashPreTrainedModel):
                 init.zeros_(module.beta)
 
     # ----------------------------------------------------------------- codes through the shared layer
-    def _collect_target(self, modality: str, **inputs: torch.Tensor | None) -> None:
-        if self._reconstruction_targets is not None:
-            spec = self.config.image_encoder if modality == "image" else self.config.text_encoder
-            target = reconstruction_target(spec, modality, self.config.image_reconstruction_size, **inputs)
-            self._reconstruction_targets[modality] = target.to(self.device)
-
-    def _tower_features(self, modality: str, **inputs: torch.Tensor | None) -> torch.Tensor:
-        """The base tower features (inputs checked there first), recording what DBRC reconstructs of the inputs."""
-        features = super()._tower_features(modality, **inputs)
-        self._collect_target(modality, **inputs)
-        return features
-
     def hash_features(self, modality: str, features: torch.Tensor) -> torch.Tensor:
         """Continuous outputs in (-1, 1): modality-specific layer → shared binary layer."""
         return self.binary_layer(super().hash_features(modality, features))
 
-    def forward(self, *args: Any, **kwargs: Any):
-        """`CrossModalHashPreTrainedModel.forward`, collecting the reconstruction targets of the inputs it encodes."""
-        self._reconstruction_targets = {}
-        try:
-            return super().forward(*args, **kwargs)
-        finally:
-            self._reconstruction_targets = None
-
     # ----------------------------------------------------------------- training protocol
-    def compute_loss(self, step, image_embeds, text_embeds, labels, sample_index, training_state):
-        targets = self._reconstruction_targets
-        if targets is None:
-            raise ValueError("DBRC's loss reconstructs the inputs: call the model (forward) rather than compute_loss.")
-        codes = [embeds.float() for embeds in (image_embeds, text_embeds) if embeds is not None]
+    def required_inputs(self, step: str, batch: TrainingBatch) -> tuple[str, ...]:
+        """The processed inputs (what is reconstructed); either modality's outputs or both (checked in the loss)."""
+        return ("inputs",)
+
+    def reconstruction_targets(self, batch: TrainingBatch) -> dict[str, torch.Tensor]:
+        """What DBRC reconstructs of each modality whose tower ran (`reconstruction_target` of the inputs)."""
+        size = self.config.image_reconstruction_size
+        specs = {"image": self.config.image_encoder, "text": self.config.text_encoder}
+        return {
+            modality: reconstruction_target(specs[modality], modality, size, **batch.inputs).to(self.device)
+            for modality in MODALITIES
+            if batch.embeds(modality) is not None
+        }
+
+    def compute_loss(self, step: str, batch: TrainingBatch):
+        targets = self.reconstruction_targets(batch)
+        codes = [embeds.float() for embeds in (batch.image_embeds, batch.text_embeds) if embeds is not None]
         if not codes:
-            raise ValueError("DBRC's loss needs image or text inputs in the batch.")
+            raise ValueError(f"DBRCModel's {step!r} step needs image inputs or text inputs in the batch.")
         decoders = {"image": self.image_decoder, "text": self.text_decoder}
         weights = {"image": self.config.image_reconstruction_weight, "text": self.config.text_reconstruction_weight}
         parts: dict[str, torch.Tensor] = {}
@@ -135,5 +125,5 @@ class DBRCModel(CrossModalHashPreTrainedModel):
             total = total + weights[modality] * error
             parts[f"{modality}_reconstruction"] = error.detach()
         penalty = self.binary_layer.activation.saturation_penalty()
-        parts["saturation_penalty"] = penalty.detach()
-        return total + self.config.scale_penalty_weight * penalty, parts
+        parts["saturation"] = penalty.detach()
+        return total + self.config.saturation_weight * penalty, parts

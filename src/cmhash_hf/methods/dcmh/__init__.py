@@ -1,4 +1,4 @@
 from .configuration_dcmh import DCMHConfig
-from .modeling_dcmh import DCMHModel, DCMHTrainingState, dcmh_loss
+from .modeling_dcmh import DCMHModel, dcmh_loss
 
-__all__ = ["DCMHConfig", "DCMHModel", "DCMHTrainingState", "dcmh_loss"]
+__all__ = ["DCMHConfig", "DCMHModel", "dcmh_loss"]

@@ -7,11 +7,11 @@ What is implemented (from the paper and its public reference code, re-written he
   the objective is −Σ (S_ij Θ_ij − log(1 + e^{Θ_ij})) + γ(‖B − F‖² + ‖B − G‖²) + η(‖F·1‖² + ‖G·1‖²).
 - Alternating optimisation: the image net is updated with G fixed (step ``"image"``), the text net with F fixed
   (step ``"text"``), and after each epoch B = sign(γ(F + G)) over the training set. F, G and B are per-item
-  state (`DCMHTrainingState`), saved with every training checkpoint so a run resumes exactly.
+  state (`cmhash_hf.item_state.ItemCodeState`), saved with every training checkpoint so a run resumes exactly.
 
 Our reading where the paper leaves room: the hash layer ends in tanh (as in most re-implementations; the paper's
 last layer is linear), so Θ stays bounded; the loss is divided by (N · batch) like the reference code; F and G
-start as standard Gaussian noise like the reference code; the bit-balance term estimates F·1 from the current
+start as standard Gaussian noise like the reference code, drawn from the run's seed; the bit-balance term estimates F·1 from the current
 batch (see `dcmh_loss` for why). Called without training state (e.g. ``model(**batch,
 labels=labels)``), the loss uses the batch as the whole "training set", which keeps it usable outside the trainer.
 """
@@ -22,7 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...item_state import ItemCodeState, sign_codes
 from ...modeling_utils import CrossModalHashPreTrainedModel
+from ...training_batch import TrainingBatch
 from .configuration_dcmh import DCMHConfig
 
 
@@ -32,8 +34,8 @@ def dcmh_loss(
     batch_labels: torch.Tensor,
     all_labels: torch.Tensor,
     batch_codes: torch.Tensor,
-    gamma: float,
-    eta: float,
+    quantization_weight: float,
+    balance_weight: float,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """DCMH loss of one modality's batch against the other modality's outputs for all N training items.
 
@@ -42,7 +44,7 @@ def dcmh_loss(
         other_outputs: (N, K) the other modality's outputs for every training item (G).
         batch_labels: (b, C) multi-hot labels of the batch; all_labels: (N, C) of every training item.
         batch_codes: (b, K) the current binary codes B of the batch items.
-        gamma, eta: weights of the quantisation and bit-balance terms.
+        quantization_weight, balance_weight: γ and η, the weights of the quantisation and bit-balance terms.
 
     The bit-balance term ‖F·1‖² needs F·1 over all N items. We estimate it from the current batch,
     F·1 ≈ (N / b) Σ_batch f, and use (N / b) ‖Σ_batch f‖², whose gradient with respect to each batch output is
@@ -66,27 +68,9 @@ def dcmh_loss(
     quantization = ((batch_codes - outputs) ** 2).sum()
     num_items, batch_size = other_outputs.shape[0], outputs.shape[0]
     balance = (num_items / batch_size) * (outputs.sum(0) ** 2).sum()
-    total = (likelihood + gamma * quantization + eta * balance) / (num_items * batch_size)
+    total = (likelihood + quantization_weight * quantization + balance_weight * balance) / (num_items * batch_size)
     parts = {"likelihood": likelihood.detach(), "quantization": quantization.detach(), "balance": balance.detach()}
     return total, parts
-
-
-class DCMHTrainingState(nn.Module):
-    """F, G, B and the labels of every training item, as buffers (so `Accelerator.save_state` keeps them)."""
-
-    def __init__(self, train_labels: torch.Tensor, hash_bits: int, generator: torch.Generator | None = None) -> None:
-        super().__init__()
-        num_items = train_labels.shape[0]
-        image_outputs = torch.randn(num_items, hash_bits, generator=generator)
-        text_outputs = torch.randn(num_items, hash_bits, generator=generator)
-        self.register_buffer("labels", train_labels.float().clone())
-        self.register_buffer("image_outputs", image_outputs)
-        self.register_buffer("text_outputs", text_outputs)
-        self.register_buffer("codes", torch.where(image_outputs + text_outputs >= 0, 1.0, -1.0))
-
-    def update_codes(self, gamma: float) -> None:
-        """The discrete step: B = sign(γ(F + G)), with sign(0) = +1."""
-        self.codes.copy_(torch.where(gamma * (self.image_outputs + self.text_outputs) >= 0, 1.0, -1.0))
 
 
 class DCMHModel(CrossModalHashPreTrainedModel):
@@ -119,35 +103,37 @@ class DCMHModel(CrossModalHashPreTrainedModel):
     def step_parameters(self, step: str) -> list[nn.Parameter]:
         return self.tower_parameters(step)
 
-    def init_training_state(self, train_labels: torch.Tensor | None, num_items: int) -> DCMHTrainingState:
-        if train_labels is None:
-            raise ValueError("DCMH is supervised: its training state needs the labels of the training set.")
-        generator = torch.Generator().manual_seed(0)
-        return DCMHTrainingState(train_labels, self.config.hash_bits, generator).to(self.device)
+    def init_training_state(self, train_labels, num_items, generator=None) -> ItemCodeState:
+        """F and G as Gaussian noise from ``generator``, B = sign(F + G), and the training labels."""
+        return ItemCodeState(num_items, self.config.hash_bits, labels=train_labels, generator=generator).to(self.device)
 
-    def compute_loss(self, step, image_embeds, text_embeds, labels, sample_index, training_state):
-        outputs, other = self.step_outputs(step, image_embeds, text_embeds, need_other=training_state is None)
-        if training_state is None:
+    def required_inputs(self, step: str, batch: TrainingBatch) -> tuple[str, ...]:
+        """The step's own modality; without training state also the other one (the batch is the training set)."""
+        if batch.state is None:
+            return ("image_embeds", "text_embeds")
+        return (f"{step}_embeds",)
+
+    def compute_loss(self, step: str, batch: TrainingBatch):
+        config, outputs, other = self.config, batch.own(step), batch.other(step)
+        if batch.state is None:
             # Standalone use: the batch is the training set; the other modality's outputs are held fixed.
-            codes = torch.where(outputs.detach() + other >= 0, 1.0, -1.0)
-            return dcmh_loss(outputs, other, labels, labels, codes, self.config.gamma, self.config.eta)
-        if sample_index is None:
-            raise ValueError("DCMH's training state needs sample_index (positions of the batch in the training set).")
-        other_all = training_state.text_outputs if step == "image" else training_state.image_outputs
+            codes = sign_codes(outputs.detach() + other)
+            return dcmh_loss(outputs, other, batch.labels, batch.labels, codes, config.quantization_weight,
+                             config.balance_weight)
+        state = batch.state
         return dcmh_loss(
             outputs,
-            other_all,
-            labels,
-            training_state.labels,
-            training_state.codes[sample_index],
-            self.config.gamma,
-            self.config.eta,
+            state.outputs("text" if step == "image" else "image"),
+            batch.labels,
+            state.labels,
+            state.codes[batch.sample_index],
+            config.quantization_weight,
+            config.balance_weight,
         )
 
     def update_training_state(self, state, step, image_embeds, text_embeds, sample_index):
-        outputs = image_embeds if step == "image" else text_embeds
-        target = state.image_outputs if step == "image" else state.text_outputs
-        target[sample_index.to(target.device)] = outputs.detach().float().to(target.device)
+        state.record(step, sample_index, image_embeds if step == "image" else text_embeds)
 
     def on_epoch_end(self, state, epoch):
-        state.update_codes(self.config.gamma)
+        weight = self.config.quantization_weight
+        state.update_codes({"image": weight, "text": weight})

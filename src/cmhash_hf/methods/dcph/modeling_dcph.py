@@ -11,7 +11,7 @@ What is implemented (from the paper and the description of its public code, re-w
   the margin-dynamic-softmax loss against the fixed proxies P (`margin_dynamic_softmax_loss`: positive score =
   mean logit over the item's own labels, negatives = the classes it does not have), in the normalised form
   (s = uᵀp / K, γ = 20, σ = 0.2, the default) or the raw form of the public code (s = uᵀp, γ = 0.3, σ = 0.3·K);
-  plus 0.1 × the cross-modal term and 0.1 × the unified-code regulariser ‖B − u‖², B = sign(B_img + B_txt).
+  plus 0.1 × the cross-modal term and 0.1 × the unified-code quantisation term ‖B − u‖², B = sign(B_img + B_txt).
 - Both stages run in one ``cmhash train --method dcph`` run: `steps_for_epoch` gives the first epochs
   (``config.proxy_epochs``) to the proxy step and the rest to the image and text steps.
 
@@ -22,7 +22,7 @@ Our reading where the paper leaves room:
   is a positive of item i when they share a label, and the positive score is the mean over those positives.
 - B = sign(B_img + B_txt) is a tie where the two modalities disagree; we break ties by the sign of F + G (the
   continuous outputs), which makes B = sign(F + G). F and G start as Gaussian noise (seeded), B is updated after
-  every epoch, like DCMH's B-step. The regulariser is the per-item squared distance, averaged over the batch.
+  every epoch, like DCMH's B-step. The quantisation term is the per-item squared distance, averaged over the batch.
 - The proxy network's BatchNorm always normalises over the C class rows (no running statistics), so the proxy
   codes are one deterministic function of the network's weights in training and evaluation mode alike.
 - The proxies are fixed from the proxy network at the first stage-2 step (`update_training_state`), i.e. after
@@ -40,7 +40,9 @@ import torch
 from torch import nn
 from transformers import initialization as init
 
+from ...item_state import ItemCodeState
 from ...modeling_utils import CrossModalHashPreTrainedModel, binarize
+from ...training_batch import TrainingBatch
 from .configuration_dcph import DCPHConfig
 from .losses_dcph import margin_dynamic_softmax_loss, proxy_network_loss
 
@@ -86,23 +88,6 @@ class ProxyNetwork(nn.Module):
             return self.codes
         with torch.no_grad():
             return binarize(self()).to(self.codes.dtype)
-
-
-class DCPHTrainingState(nn.Module):
-    """F, G and B of every training item, as buffers (so `Accelerator.save_state` keeps them)."""
-
-    def __init__(self, num_items: int, hash_bits: int, generator: torch.Generator | None = None) -> None:
-        super().__init__()
-        self.register_buffer("image_outputs", torch.randn(num_items, hash_bits, generator=generator))
-        self.register_buffer("text_outputs", torch.randn(num_items, hash_bits, generator=generator))
-        self.register_buffer("codes", torch.zeros(num_items, hash_bits))
-        self.update_codes()
-
-    def update_codes(self) -> None:
-        """B = sign(sign(F) + sign(G)), ties (the modalities disagree) broken by sign(F + G); sign(0) = +1."""
-        votes = binarize(self.image_outputs).float() + binarize(self.text_outputs).float()
-        tie_break = binarize(self.image_outputs + self.text_outputs).float()
-        self.codes.copy_(torch.where(votes == 0, tie_break, votes.sign()))
 
 
 class DCPHModel(CrossModalHashPreTrainedModel):
@@ -162,39 +147,45 @@ class DCPHModel(CrossModalHashPreTrainedModel):
             return list(self._proxy_network().parameters())
         return self.tower_parameters(step)
 
-    def init_training_state(self, train_labels: torch.Tensor | None, num_items: int) -> DCPHTrainingState:
+    def init_training_state(self, train_labels, num_items, generator=None) -> ItemCodeState:
+        """F and G as Gaussian noise from ``generator`` and B = sign(F + G) (the labels are not needed)."""
         if train_labels is None:
             raise ValueError("DCPH is supervised: it needs the labels of the training set.")
-        generator = torch.Generator().manual_seed(0)
-        return DCPHTrainingState(num_items, self.config.hash_bits, generator).to(self.device)
+        return ItemCodeState(num_items, self.config.hash_bits, generator=generator).to(self.device)
+
+    def required_inputs(self, step: str, batch: TrainingBatch) -> tuple[str, ...]:
+        """The proxy step reads no batch; a modality step its own outputs (and the other's without state)."""
+        if step == "proxy":
+            return ()
+        return ("image_embeds", "text_embeds") if batch.state is None else (f"{step}_embeds",)
 
     def _softmax_loss(self, outputs: torch.Tensor, targets: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
         bits = self.config.hash_bits
         if self.config.loss_form == "normalized":
-            return margin_dynamic_softmax_loss(outputs @ targets.T / bits, positives, self.config.scale, self.config.margin)
-        margin = self.config.raw_margin_per_bit * bits
-        return margin_dynamic_softmax_loss(outputs @ targets.T, positives, self.config.raw_scale, margin)
+            return margin_dynamic_softmax_loss(
+                outputs @ targets.T / bits, positives, self.config.softmax_scale, self.config.softmax_margin
+            )
+        margin = self.config.raw_softmax_margin_per_bit * bits
+        return margin_dynamic_softmax_loss(outputs @ targets.T, positives, self.config.raw_softmax_scale, margin)
 
-    def compute_loss(self, step, image_embeds, text_embeds, labels, sample_index, training_state):
+    def compute_loss(self, step: str, batch: TrainingBatch):
         if step == "proxy":
             network = self._proxy_network()
             return proxy_network_loss(network(), self.config.proxy_quantization_weight, self.config.proxy_balance_weight)
-        outputs, other = self.step_outputs(step, image_embeds, text_embeds, need_other=training_state is None)
-        if training_state is None:
+        outputs, other, labels = batch.own(step), batch.other(step), batch.labels
+        if batch.state is None:
             # Standalone use: the other modality's batch outputs stand in for the recorded ones.
             other_codes = binarize(other).float()
             codes = binarize(outputs.detach() + other).float()
         else:
-            if sample_index is None:
-                raise ValueError("DCPH's training state needs sample_index (positions of the batch in the training set).")
-            recorded = training_state.text_outputs if step == "image" else training_state.image_outputs
-            other_codes = binarize(recorded[sample_index]).float()
-            codes = training_state.codes[sample_index]
+            recorded = batch.state.outputs("text" if step == "image" else "image")
+            other_codes = binarize(recorded[batch.sample_index]).float()
+            codes = batch.state.codes[batch.sample_index]
         proxy_term = self._softmax_loss(outputs, self.proxies, labels)
         cross_term = self._softmax_loss(outputs, other_codes, (labels @ labels.T > 0).float())
-        regularizer = ((codes - outputs) ** 2).sum(1).mean()
-        total = proxy_term + self.config.cross_modal_weight * cross_term + self.config.regularization_weight * regularizer
-        parts = {"proxy": proxy_term.detach(), "cross_modal": cross_term.detach(), "regularizer": regularizer.detach()}
+        quantization = ((codes - outputs) ** 2).sum(1).mean()
+        total = proxy_term + self.config.cross_modal_weight * cross_term + self.config.quantization_weight * quantization
+        parts = {"proxy": proxy_term.detach(), "cross_modal": cross_term.detach(), "quantization": quantization.detach()}
         return total, parts
 
     def update_training_state(self, state, step, image_embeds, text_embeds, sample_index):
@@ -203,9 +194,7 @@ class DCPHModel(CrossModalHashPreTrainedModel):
         network = self._proxy_network()
         if not network.is_fixed:
             network.fix()
-        outputs = image_embeds if step == "image" else text_embeds
-        target = state.image_outputs if step == "image" else state.text_outputs
-        target[sample_index.to(target.device)] = outputs.detach().float().to(target.device)
+        state.record(step, sample_index, image_embeds if step == "image" else text_embeds)
 
     def on_epoch_end(self, state, epoch):
-        state.update_codes()
+        state.update_codes()  # B = sign(F + G): see "Our reading" for why this is sign(B_img + B_txt)

@@ -1,4 +1,4 @@
 from .configuration_dfah import DFAHConfig
-from .modeling_dfah import DFAHModel, DFAHTrainingState
+from .modeling_dfah import DFAHModel, unified_codes
 
-__all__ = ["DFAHConfig", "DFAHModel", "DFAHTrainingState"]
+__all__ = ["DFAHConfig", "DFAHModel", "unified_codes"]

@@ -10,7 +10,8 @@ What is implemented (from the method's description; there is no public reference
 - A modality discriminator trained adversarially against the extractors (step ``"discriminator"``: its own
   parameters, on detached outputs); the extractors add α · modality confusion to their loss so the image and text
   output distributions align.
-- Unified binary codes B, one per training pair (per-item state `DFAHTrainingState`), that the extractors and
+- Unified binary codes B, one per training pair (per-item state `cmhash_hf.item_state.ItemCodeState` with the
+  streams U, V and Z), that the extractors and
   the fusion learner are pulled onto: γ(‖B − U‖² + ‖B − V‖²) + μ‖B − Z‖², and that supervise the extractors
   pairwise over the whole training set: L(U, B) + L(V, B) with the label similarity of batch × training set.
   B is optimised discretely, without relaxation: for fixed U, V, Z the quantisation objective is minimised over
@@ -34,44 +35,32 @@ import torch
 from torch import nn
 
 from ...losses import label_similarity, pairwise_likelihood_loss, quantization_loss
+from ...item_state import ItemCodeState
 from ...modeling_utils import CrossModalHashPreTrainedModel, binarize
+from ...training_batch import TrainingBatch
 from ..adversarial import ModalityDiscriminator, discriminator_loss, modality_confusion_loss
 from .configuration_dfah import DFAHConfig
 
 
 def unified_codes(
-    image_outputs: torch.Tensor, text_outputs: torch.Tensor, fused_outputs: torch.Tensor, gamma: float, mu: float
+    image_outputs: torch.Tensor,
+    text_outputs: torch.Tensor,
+    fused_outputs: torch.Tensor,
+    quantization_weight: float,
+    fusion_quantization_weight: float,
 ) -> torch.Tensor:
     """The discrete step: B = sign(γ(U + V) + μZ) with sign(0) = +1, as a float tensor of exact ±1 values.
+
+    γ is ``quantization_weight`` and μ ``fusion_quantization_weight``.
 
     Example:
         >>> u, v = torch.tensor([[0.5, -0.5, 0.0]]), torch.tensor([[0.5, -0.1, 0.0]])
         >>> z = torch.tensor([[-0.2, 0.9, 0.0]])
-        >>> unified_codes(u, v, z, gamma=1.0, mu=1.0).tolist()
+        >>> unified_codes(u, v, z, quantization_weight=1.0, fusion_quantization_weight=1.0).tolist()
         [[1.0, 1.0, 1.0]]
     """
+    gamma, mu = quantization_weight, fusion_quantization_weight
     return binarize(gamma * (image_outputs + text_outputs) + mu * fused_outputs).float()
-
-
-class DFAHTrainingState(nn.Module):
-    """Labels, U, V, Z and the unified codes B of every training pair, as buffers (checkpointed with the run).
-
-    ``codes_ready`` is 0 until the first discrete step, 1 after it.
-    """
-
-    def __init__(self, train_labels: torch.Tensor, hash_bits: int) -> None:
-        super().__init__()
-        num_items = train_labels.shape[0]
-        self.register_buffer("labels", train_labels.float().clone())
-        for name in ("image_outputs", "text_outputs", "fused_outputs"):
-            self.register_buffer(name, torch.zeros(num_items, hash_bits))
-        self.register_buffer("codes", torch.ones(num_items, hash_bits))
-        self.register_buffer("codes_ready", torch.zeros(()))
-
-    def update_codes(self, gamma: float, mu: float) -> None:
-        """The discrete step over the whole training set: B = sign(γ(U + V) + μZ)."""
-        self.codes.copy_(unified_codes(self.image_outputs, self.text_outputs, self.fused_outputs, gamma, mu))
-        self.codes_ready.fill_(1.0)
 
 
 class DFAHModel(CrossModalHashPreTrainedModel):
@@ -84,7 +73,8 @@ class DFAHModel(CrossModalHashPreTrainedModel):
         >>> from cmhash_hf import DFAHConfig
         >>> model = DFAHModel(DFAHConfig(hash_bits=8, num_classes=3))
         >>> batch = {"pixel_values": torch.randn(2, 3, 32, 32), "input_ids": torch.ones(2, 5, dtype=torch.long)}
-        >>> state = model.init_training_state(torch.eye(3)[[0, 1, 2, 0, 1, 2, 0, 1, 2, 0]], num_items=10)
+        >>> state = model.init_training_state(torch.eye(3)[[0, 1, 2, 0, 1, 2, 0, 1, 2, 0]], num_items=10,
+        ...                                   generator=torch.Generator().manual_seed(0))
         >>> out = model(**batch, labels=torch.eye(3)[:2], training_step="hashing", training_state=state,
         ...             sample_index=torch.tensor([4, 7]))
         >>> model.update_training_state(state, "hashing", out.image_embeds, out.text_embeds, torch.tensor([4, 7]))
@@ -118,43 +108,46 @@ class DFAHModel(CrossModalHashPreTrainedModel):
             return list(self.discriminator.parameters())
         return self.tower_parameters("image") + self.tower_parameters("text") + list(self.fusion.parameters())
 
-    def init_training_state(self, train_labels: torch.Tensor | None, num_items: int) -> DFAHTrainingState:
-        if train_labels is None:
-            raise ValueError("DFAH is supervised: its training state needs the labels of the training set.")
-        return DFAHTrainingState(train_labels, self.config.hash_bits).to(self.device)
+    def init_training_state(self, train_labels, num_items, generator=None) -> ItemCodeState:
+        """U, V, Z as Gaussian noise from ``generator`` (replaced as the items are seen), B, and the labels."""
+        return ItemCodeState(
+            num_items, self.config.hash_bits, labels=train_labels, streams=("image", "text", "fused"),
+            generator=generator,
+        ).to(self.device)
 
-    def compute_loss(self, step, image_embeds, text_embeds, labels, sample_index, training_state):
-        if image_embeds is None or text_embeds is None:
-            raise ValueError(f"DFAH's {step!r} step needs both image and text inputs in the batch.")
+    def compute_loss(self, step: str, batch: TrainingBatch):
         if step == "discriminator":
-            loss = discriminator_loss(self.discriminator, image_embeds, text_embeds)
+            loss = discriminator_loss(self.discriminator, batch.image_embeds, batch.text_embeds)
             return loss, {"discriminator": loss.detach()}
-        return self._hashing_loss(image_embeds.float(), text_embeds.float(), labels, sample_index, training_state)
+        return self._hashing_loss(batch)
 
-    def joint_loss(self, image_embeds, text_embeds, labels, sample_index, training_state):
+    def joint_loss(self, batch: TrainingBatch):
         """Without a training step, ``forward`` returns the extractors' loss (the discriminator plays against it)."""
-        return self.compute_loss("hashing", image_embeds, text_embeds, labels, sample_index, training_state)
+        return self.step_loss("hashing", batch)
 
-    def _hashing_loss(self, image, text, labels, sample_index, training_state):
-        config = self.config
+    def _code_weights(self) -> dict[str, float]:
+        """The weights of the discrete step B = sign(γ(U + V) + μZ)."""
+        gamma, mu = self.config.quantization_weight, self.config.fusion_quantization_weight
+        return {"image": gamma, "text": gamma, "fused": mu}
+
+    def _hashing_loss(self, batch: TrainingBatch):
+        config, labels, state = self.config, batch.labels, batch.state
+        image, text = batch.image_embeds.float(), batch.text_embeds.float()
         similarity = label_similarity(labels, labels)
         fused = self.fuse(image, text).float()
-        if training_state is None:
-            codes, ready = unified_codes(image.detach(), text.detach(), fused.detach(), config.gamma, config.mu), 1.0
-            all_codes, all_similarity = codes, similarity
+        if state is None:
+            codes = unified_codes(image.detach(), text.detach(), fused.detach(), config.quantization_weight,
+                                  config.fusion_quantization_weight)
+            ready, all_codes, all_similarity = 1.0, codes, similarity
         else:
-            if sample_index is None:
-                raise ValueError("DFAH's training state needs sample_index (batch positions in the training set).")
-            codes, ready = training_state.codes[sample_index], training_state.codes_ready
-            all_codes, all_similarity = training_state.codes, label_similarity(labels, training_state.labels)
+            # until the first discrete step there are no unified codes: the terms that use B are off
+            codes, ready = state.codes[batch.sample_index], (state.code_updates > 0).float()
+            all_codes, all_similarity = state.codes, label_similarity(labels, state.labels)
         parts = {
             "pairwise": pairwise_likelihood_loss(image, text, similarity),
             "fusion": pairwise_likelihood_loss(fused, fused, similarity),
-            "quantization": ready
-            * (
-                config.gamma * (quantization_loss(image, codes) + quantization_loss(text, codes))
-                + config.mu * quantization_loss(fused, codes)
-            ),
+            "quantization": ready * (quantization_loss(image, codes) + quantization_loss(text, codes)),
+            "fusion_quantization": ready * quantization_loss(fused, codes),
             "unified": ready
             * (
                 pairwise_likelihood_loss(image, all_codes, all_similarity)
@@ -165,7 +158,8 @@ class DFAHModel(CrossModalHashPreTrainedModel):
         weights = {
             "pairwise": 1.0,
             "fusion": config.fusion_weight,
-            "quantization": 1.0,
+            "quantization": config.quantization_weight,
+            "fusion_quantization": config.fusion_quantization_weight,
             "unified": config.unified_weight,
             "adversarial": config.adversarial_weight,
         }
@@ -176,12 +170,10 @@ class DFAHModel(CrossModalHashPreTrainedModel):
     def update_training_state(self, state, step, image_embeds, text_embeds, sample_index):
         if step != "hashing":
             return
-        index = sample_index.to(state.codes.device)
-        image, text = image_embeds.float().to(state.codes.device), text_embeds.float().to(state.codes.device)
-        state.image_outputs[index] = image
-        state.text_outputs[index] = text
-        fused = self.fuse(image.to(self.device, self.dtype), text.to(self.device, self.dtype))
-        state.fused_outputs[index] = fused.float().to(index.device)
+        state.record("image", sample_index, image_embeds)
+        state.record("text", sample_index, text_embeds)
+        fused = self.fuse(image_embeds.to(self.device, self.dtype), text_embeds.to(self.device, self.dtype))
+        state.record("fused", sample_index, fused.float())
 
     def on_epoch_end(self, state, epoch):
-        state.update_codes(self.config.gamma, self.config.mu)
+        state.update_codes(self._code_weights())

@@ -37,6 +37,7 @@ from torch import nn
 
 from ...losses import label_similarity
 from ...modeling_utils import CrossModalHashPreTrainedModel, binarize
+from ...training_batch import TrainingBatch
 from .boosting import boosting_weights
 from .configuration_drh import DRHConfig
 from .ranking import RankingHashLayer
@@ -103,12 +104,10 @@ class DRHModel(CrossModalHashPreTrainedModel):
         config = self.config
         return RankingHashLayer(input_dim, config.hash_bits, config.ranking_subspaces, config.ranking_temperature)
 
-    def compute_loss(self, step, image_embeds, text_embeds, labels, sample_index, training_state):
-        if image_embeds is None or text_embeds is None:
-            raise ValueError("DRH's loss needs both image and text inputs in the batch.")
+    def compute_loss(self, step: str, batch: TrainingBatch):
         config = self.config
-        image, text = image_embeds.float(), text_embeds.float()
-        similarity = label_similarity(labels, labels)
+        image, text = batch.image_embeds.float(), batch.text_embeds.float()
+        similarity = label_similarity(batch.labels, batch.labels)
 
         def pairs(first, second):
             return drh_pair_loss(

@@ -1,7 +1,7 @@
 """Configuration of DTH (Deep Triplet-based Hashing).
 
 Example:
-    >>> config = DTHConfig(hash_bits=16, margin=0.25, triplet_mining="hardest")
+    >>> config = DTHConfig(hash_bits=16, triplet_margin=0.25, triplet_mining="hardest")
     >>> config.model_type, config.triplet_mining
     ('dth', 'hardest')
 """
@@ -19,11 +19,11 @@ TRIPLET_MINING = ("all", "hardest")
 class DTHConfig(CrossModalHashConfig):
     r"""
     DTH hyper-parameters. Distances are relaxed *normalised* Hamming distances ¼‖u − v‖² / K, which equal the
-    Hamming distance divided by K for ±1 codes, so ``margin`` is a fraction of the code length.
+    Hamming distance divided by K for ±1 codes, so ``triplet_margin`` is a fraction of the code length.
 
     Args:
-        margin (`float`, defaults to 0.25): triplet margin m: the negative must lie at least m·K bits farther from
-            the anchor than the positive. In (0, 1].
+        triplet_margin (`float`, defaults to 0.25): triplet margin m (``margin`` before the renaming): the
+            negative must lie at least m·K bits farther from the anchor than the positive. In (0, 1].
         triplet_mining (`str`, defaults to `"all"`): ``"all"`` averages the hinge over every valid triplet of the
             batch; ``"hardest"`` keeps, per anchor, only the farthest positive and the nearest negative
             (batch-hard).
@@ -37,8 +37,9 @@ class DTHConfig(CrossModalHashConfig):
     """
 
     model_type = "dth"
+    renamed_fields = {"margin": "triplet_margin"}
 
-    margin: float = 0.25
+    triplet_margin: float = 0.25
     triplet_mining: str = "all"
     cross_modal_weight: float = 1.0
     intra_modal_weight: float = 1.0
@@ -47,10 +48,13 @@ class DTHConfig(CrossModalHashConfig):
     decorrelation_weight: float = 0.1
 
     def __post_init__(self, **kwargs: Any) -> None:
+        self.take_renamed_fields(kwargs)
         if self.triplet_mining not in TRIPLET_MINING:
             raise ValueError(f"triplet_mining must be one of {TRIPLET_MINING}, got {self.triplet_mining!r}.")
-        if not 0 < self.margin <= 1:
-            raise ValueError(f"margin is a fraction of the code length and must lie in (0, 1], got {self.margin}.")
+        if not 0 < self.triplet_margin <= 1:
+            raise ValueError(
+                f"triplet_margin is a fraction of the code length and must lie in (0, 1], got {self.triplet_margin}."
+            )
         self.require_non_negative(
             "cross_modal_weight", "intra_modal_weight", "quantization_weight", "balance_weight", "decorrelation_weight"
         )

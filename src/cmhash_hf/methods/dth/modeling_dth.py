@@ -14,7 +14,7 @@ What is implemented (the method is known from its abstract; see ``methods.md``):
 Our reading where the description leaves room:
 
 - The distance is the relaxed normalised Hamming distance d(u, v) = ¼‖u − v‖² / K, equal to the Hamming distance
-  over K for ±1 codes; the margin is therefore a fraction of the code length (``margin``, default 0.25).
+  over K for ±1 codes; the margin is therefore a fraction of the code length (``triplet_margin``, default 0.25).
 - Mining (``triplet_mining``): ``"all"`` averages the hinge over every valid triplet of the batch (positive and
   negative drawn from the whole batch, the anchor's own paired item counting as a cross-modal positive);
   ``"hardest"`` keeps per anchor the farthest positive and the nearest negative.
@@ -28,6 +28,7 @@ import torch
 
 from ...losses import quantization_loss
 from ...modeling_utils import CrossModalHashPreTrainedModel
+from ...training_batch import TrainingBatch
 from .configuration_dth import DTHConfig
 from .triplets import triplet_mask
 
@@ -131,15 +132,13 @@ class DTHModel(CrossModalHashPreTrainedModel):
         super().__init__(config)
         self.post_init()
 
-    def compute_loss(self, step, image_embeds, text_embeds, labels, sample_index, training_state):
-        if image_embeds is None or text_embeds is None:
-            raise ValueError("DTH's loss needs both image and text inputs in the batch.")
-        config = self.config
-        image, text = image_embeds.float(), text_embeds.float()
+    def compute_loss(self, step: str, batch: TrainingBatch):
+        config, labels = self.config, batch.labels
+        image, text = batch.image_embeds.float(), batch.text_embeds.float()
 
         def triplets(anchors, candidates, exclude_self):
             return dth_triplet_loss(
-                anchors, candidates, labels, labels, config.margin, config.triplet_mining, exclude_self
+                anchors, candidates, labels, labels, config.triplet_margin, config.triplet_mining, exclude_self
             )
 
         parts = {
