@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from cmhash_hf import binarize
+from cmhash_hf.methods.cdhtk.modeling_cdhtk import differential_loss
 from method_cases import tiny_batch, tiny_model
 
 
@@ -54,3 +55,99 @@ def test_each_modality_reaches_the_transfer_network_through_its_own_adapter():
     model.get_image_features(pixel_values=batch["pixel_values"]).sum().backward()
     assert model.transfer.adapters["text"].weight.grad is None
     assert model.transfer.adapters["image"].weight.grad is not None
+
+
+def _bce(logits, labels):
+    """Sigmoid cross-entropy, written out: mean of log(1 + e^z) − y z."""
+    return (torch.log1p(torch.exp(logits)) - labels * logits).mean()
+
+
+def _triplets(anchors, candidates, labels, margin):
+    """Mean hinge over every (anchor, positive, negative), one triplet at a time; d = fraction of differing bits."""
+    bits = anchors.shape[1]
+    hinges = []
+    for a in range(len(anchors)):
+        for p in range(len(candidates)):
+            for n in range(len(candidates)):
+                if labels[a] @ labels[p] > 0 and labels[a] @ labels[n] == 0:
+                    d_p = (1 - anchors[a] @ candidates[p] / bits) / 2
+                    d_n = (1 - anchors[a] @ candidates[n] / bits) / 2
+                    hinges.append(torch.clamp(margin + d_p - d_n, min=0))
+    return torch.stack(hinges).mean()
+
+
+def _squared_correlations(specific, transferred):
+    bits = specific.shape[1]
+    correlation = torch.corrcoef(torch.cat([specific, transferred], dim=1).T)[:bits, bits:]
+    return (correlation**2).sum() / bits
+
+
+def test_loss_term_by_term():
+    weights = {"classification_weight": 0.3, "triplet_weight": 0.7, "quantization_weight": 0.2,
+               "balance_weight": 0.9, "differential_weight": 0.4, "agreement_weight": 0.6}
+    model = tiny_model("cdhtk", triplet_margin=0.25, **weights)
+    batch = tiny_batch()
+    labels = batch["labels"]
+    out = model(**batch)
+    with torch.no_grad():
+        features = {
+            "image": model._tower_features("image", pixel_values=batch["pixel_values"]),
+            "text": model._tower_features("text", input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]),
+        }
+        joint = model.transfer(features["image"], features["text"])
+        codes, classification, differential, agreement = {}, 0.0, 0.0, 0.0
+        for modality, f in features.items():
+            single = model.transfer(**{f"{modality}_features": f})
+            head = (model.image_hash if modality == "image" else model.text_hash).projection
+            w_s, w_t = head.weight[:, : f.shape[1]], head.weight[:, f.shape[1]:]
+            codes[modality] = torch.tanh(f @ w_s.T + single @ w_t.T + head.bias)
+            classification += _bce(model.classifier(codes[modality]), labels)
+            classification += _bce(model.classifier(torch.tanh(joint @ w_t.T)), labels)
+            differential += _squared_correlations(torch.tanh(f @ w_s.T + head.bias), torch.tanh(single @ w_t.T))
+            agreement += ((single - joint) ** 2).mean()
+        image, text = codes["image"], codes["text"]
+        assert torch.allclose(image, out.image_embeds, atol=1e-6) and torch.allclose(text, out.text_embeds, atol=1e-6)
+        signs = {m: torch.where(c >= 0, 1.0, -1.0) for m, c in codes.items()}
+        expected = {
+            "classification": classification,
+            "triplet": _triplets(image, text, labels, 0.25) + _triplets(text, image, labels, 0.25),
+            "quantization": ((signs["image"] - image) ** 2).mean() + ((signs["text"] - text) ** 2).mean(),
+            "balance": (image.mean(0) ** 2).mean() + (text.mean(0) ** 2).mean(),
+            "differential": differential,
+            "agreement": agreement,
+        }
+    for name, value in expected.items():
+        assert torch.isclose(out.loss_terms[f"joint/{name}"], value, atol=1e-5), name
+        assert value > 1e-4, name  # every term is in play on this batch
+    term_weights = {name.removesuffix("_weight"): w for name, w in weights.items()}
+    total = sum(term_weights[name] * value for name, value in expected.items())
+    assert torch.isclose(out.loss.detach(), total, atol=1e-5)
+
+
+def test_the_transfer_network_reads_both_modalities_and_completes_a_missing_one():
+    model = tiny_model("cdhtk")
+    batch = tiny_batch()
+    image = model._tower_features("image", pixel_values=batch["pixel_values"])
+    text = model._tower_features("text", input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    transfer = model.transfer
+    with torch.no_grad():
+        joint = transfer(image, text)
+        assert not torch.allclose(joint, transfer(image, text.flip(0)))  # the pair's knowledge depends on the text
+        assert not torch.allclose(joint, transfer(image.flip(0), text))  # ... and on the image
+        # a lone image: the text's adapted vector is predicted from the image's by the completion layer
+        adapted = transfer.adapters["image"](image)
+        completed = transfer.shared(torch.cat([adapted, transfer.completions["text"](adapted)], dim=1))
+        assert torch.allclose(transfer(image_features=image), completed)
+    # the pair's knowledge is the target of the single routes: the agreement term trains the completion layers
+    model(**batch).loss.backward()
+    assert transfer.completions["text"].weight.grad.abs().sum() > 0
+    assert transfer.completions["image"].weight.grad.abs().sum() > 0
+
+
+def test_differential_loss_is_a_scale_free_decorrelation():
+    generator = torch.Generator().manual_seed(0)
+    specific = torch.randn(64, 8, generator=generator)
+    mixed = 0.3 * specific[:, [1, 0, 3, 2, 5, 4, 7, 6]] + torch.randn(64, 8, generator=generator)
+    assert torch.isclose(differential_loss(specific, mixed), _squared_correlations(specific, mixed), atol=1e-5)
+    assert torch.isclose(differential_loss(specific, 5 * mixed - 2), differential_loss(specific, mixed), atol=1e-5)
+    assert differential_loss(specific, specific) >= 1.0  # repeating the specific code costs at least 1

@@ -18,7 +18,8 @@ class CDHTKConfig(CrossModalHashConfig):
     checked on builtin:shapes).
 
     Args:
-        transfer_hidden_dim (`int`, defaults to 256): width of the transfer network's adapters and shared layer.
+        transfer_hidden_dim (`int`, defaults to 256): width of the transfer network's adapters, completion layers
+            and shared layer.
         transfer_dim (`int`, defaults to 128): width of the transferred knowledge vector that feeds the codes.
         classification_weight (`float`, defaults to 0.2): weight of the label-prediction cross-entropy.
         triplet_weight (`float`, defaults to 1.0): weight of the cross-modal triplet loss on the fused codes.
@@ -26,10 +27,12 @@ class CDHTKConfig(CrossModalHashConfig):
         quantization_weight (`float`, defaults to 0.01): weight of ‖sign(H) − H‖² (mean) on the fused codes H.
         balance_weight (`float`, defaults to 1.0): weight of the bit-balance term ‖mean over the batch of H‖² (mean
             over bits), which keeps the triplet loss from collapsing all codes onto one.
-        differential_weight (`float`, defaults to 0.1): weight of the differential loss that keeps the transferred
-            code from duplicating the modality-specific code.
-        agreement_weight (`float`, defaults to 1.0): weight of ‖T(image) − T(text)‖² (mean), which makes the
-            transfer network give one knowledge vector per pair, whichever modality it reads.
+        differential_weight (`float`, defaults to 0.1): weight of the differential loss (squared correlations
+            between the specific and the transferred code over the batch, `differential_loss`) that keeps the
+            transferred code from duplicating the modality-specific code.
+        agreement_weight (`float`, defaults to 1.0): weight of ‖T(image alone) − T(image, text)‖² + ‖T(text alone)
+            − T(image, text)‖² (means), which pulls each single-modality route of the transfer network to the
+            knowledge it gives when it reads the whole pair.
         kwargs: the shared fields of `CrossModalHashConfig`.
     """
 

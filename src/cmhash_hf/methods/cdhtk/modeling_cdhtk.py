@@ -3,30 +3,35 @@
 What is implemented (from the paper's abstract; the paper's equations and code are not public):
 
 - Three networks: the image network and the text network (tower + hash layer), and a transfer-knowledge
-  network that reads both modalities and outputs a knowledge vector T (`TransferNetwork`).
+  network that reads *both* modalities and outputs a knowledge vector T (`TransferNetwork`): each modality's
+  tower features go through an adapter of its own, and one shared MLP reads the two adapted vectors side by side,
+  T = g([a_I(f_I); a_T(f_T)]).
 - Dual codes: the image code fuses the image network's code with the transfer network's code, and the text code
   likewise. With f the tower features and T the transferred knowledge, the fused continuous code is
   H = tanh(W_s f + W_t T + b): the pre-activation is the sum of the modality-specific part W_s f + b and the
   transferred part W_t T (both are one linear layer over [f; T], the model's ``image_hash`` / ``text_hash``).
-- Loss: cross-entropy label prediction from the fused codes and from the transferred codes tanh(W_t T) (one
-  linear classifier shared by all of them; sigmoid cross-entropy because labels are multi-hot) + a joint
-  triplet–quantisation loss (cross-modal triplets mined from labels in the batch, image anchors against texts
-  and text anchors against images, plus ‖sign(H) − H‖² and a bit-balance term, see below) + a differential
-  loss on the transferred knowledge: the squared batch cross-correlation between the specific code
-  tanh(W_s f + b) and the transferred code tanh(W_t T), so the transferred part carries what the
-  modality-specific part does not (the difference loss of domain-separation networks).
+- Loss: cross-entropy label prediction (sigmoid cross-entropy, labels are multi-hot; one linear classifier) from
+  the fused codes and from the transferred codes of the pair, tanh(W_t T(image, text)) + a joint
+  triplet–quantisation loss (cross-modal triplets mined from labels in the batch, image anchors against texts and
+  text anchors against images, plus ‖sign(H) − H‖² and a bit-balance term, see below) + a differential loss on
+  the transferred knowledge: the decorrelation of the specific code tanh(W_s f + b) and the transferred code
+  tanh(W_t T) over the batch (`differential_loss`: centred, normalised correlations), so the transferred part
+  carries what the modality-specific part does not (the difference loss of domain-separation networks, made
+  scale-free).
 
-Our reading where the paper leaves room, and how a single modality gets its transfer part at query time: the
-transfer network is one shared MLP behind two modality-specific adapters (a linear layer per modality from that
-tower's features). A lone image reaches it through the image adapter and a lone text through the text adapter;
-in training both members of each pair go through it and an agreement loss ‖T(image) − T(text)‖² makes the two
-routes give the same knowledge, so at query time one modality suffices and its code is comparable with the
-other's. ``encode_image`` / ``encode_text`` are therefore the fused codes, each from its own modality only. The
+Our reading where the paper leaves room, and how a single modality gets its transfer part at query time: a query
+is one picture or one text, so the transfer network's input for the missing modality is *predicted* from the
+present one: a completion layer per direction maps the present modality's adapted vector to an estimate of the
+missing one's, T(image alone) = g([a_I(f_I); c_T(a_I(f_I))]) (and the mirror for a text). ``encode_image`` /
+``encode_text`` and every code the losses score are these single-modality fused codes, so what is trained is
+what is retrieved. In training the pair is at hand, so the transfer network also reads the real pair,
+T(image, text); that joint knowledge is what predicts the labels, and it is the target the single-modality
+routes are pulled to (the agreement loss ‖T(image alone) − T(image, text)‖² + ‖T(text alone) − T(image, text)‖²,
+the pair's knowledge detached): knowledge that needs both modalities is transferred into each modality's code. The
 towers are shared by the modality-specific and transfer parts (the transfer network reads the tower features).
-The transferred codes are also asked to predict the labels: with only the agreement and differential losses the
-transfer network's output shrank to zero in our runs. The triplet hinge scores a collapsed code set (every item
-the same code) no worse than random codes, and without help the codes collapsed on builtin:shapes; the
-bit-balance term ‖mean over the batch of H‖² (each bit +1 for about half the batch) rules that out.
+The triplet hinge scores a collapsed code set (every item the same code) no worse than random codes, and without
+help the codes collapsed on builtin:shapes; the bit-balance term ‖mean over the batch of H‖² (each bit +1 for
+about half the batch) rules that out.
 """
 
 from __future__ import annotations
@@ -42,12 +47,17 @@ from .configuration_cdhtk import CDHTKConfig
 
 
 class TransferNetwork(nn.Module):
-    """Modality-specific adapters into one shared MLP: tower features of either modality → knowledge in (-1, 1).
+    """Both modalities' tower features → knowledge in (-1, 1); a missing modality is completed from the present one.
+
+    Each modality has an adapter (a linear layer from its tower features); the shared MLP reads the two adapted
+    vectors concatenated. Given one modality only, a completion layer (one per direction) predicts the missing
+    modality's adapted vector from the present one's.
 
     Example:
         >>> net = TransferNetwork(image_dim=6, text_dim=4, hidden_dim=8, output_dim=3)
-        >>> net(torch.randn(2, 6), "image").shape, net(torch.randn(2, 4), "text").shape
-        (torch.Size([2, 3]), torch.Size([2, 3]))
+        >>> image, text = torch.randn(2, 6), torch.randn(2, 4)
+        >>> net(image_features=image).shape, net(text_features=text).shape, net(image, text).shape
+        (torch.Size([2, 3]), torch.Size([2, 3]), torch.Size([2, 3]))
     """
 
     def __init__(self, image_dim: int, text_dim: int, hidden_dim: int, output_dim: int) -> None:
@@ -55,32 +65,57 @@ class TransferNetwork(nn.Module):
         self.adapters = nn.ModuleDict(
             {"image": nn.Linear(image_dim, hidden_dim), "text": nn.Linear(text_dim, hidden_dim)}
         )
+        #: completions[m]: the adapted vector of modality m, predicted from the other modality's
+        self.completions = nn.ModuleDict(
+            {"image": nn.Linear(hidden_dim, hidden_dim), "text": nn.Linear(hidden_dim, hidden_dim)}
+        )
         self.shared = nn.Sequential(
             nn.ReLU(),
-            nn.Linear(hidden_dim, hidden_dim),
+            nn.Linear(2 * hidden_dim, hidden_dim),
             nn.ReLU(),
             nn.Linear(hidden_dim, output_dim),
             nn.Tanh(),
         )
 
-    def forward(self, features: torch.Tensor, modality: str) -> torch.Tensor:
-        return self.shared(self.adapters[modality](features))
+    def forward(
+        self, image_features: torch.Tensor | None = None, text_features: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if image_features is None and text_features is None:
+            raise ValueError("The transfer network needs the image features, the text features or both.")
+        image = None if image_features is None else self.adapters["image"](image_features)
+        text = None if text_features is None else self.adapters["text"](text_features)
+        if image is None:
+            image = self.completions["image"](text)
+        if text is None:
+            text = self.completions["text"](image)
+        return self.shared(torch.cat([image, text], dim=-1))
 
 
-def differential_loss(specific: torch.Tensor, transferred: torch.Tensor) -> torch.Tensor:
-    """Squared batch cross-correlation of every pair of bits of two code matrices (batch, K), averaged.
+def differential_loss(specific: torch.Tensor, transferred: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """How much of the specific code the transferred code repeats: squared correlations over the batch.
 
-    It is 0 when every bit of ``transferred`` is uncorrelated over the batch with every bit of ``specific``; a
-    transferred code that repeats the specific one scores at least 1/K (its diagonal alone).
+    Every bit (column) of both (batch, K) matrices is centred and scaled to unit variance over the batch (a
+    constant bit, variance 0, counts as uncorrelated); C = specific_ᵀ transferred / batch is the K × K matrix of
+    correlations, and the loss is ‖C‖²_F / K: for each specific bit the sum of its squared correlations with the
+    transferred bits, averaged over the specific bits. It is 0 when no transferred bit correlates with any
+    specific bit, and at least 1 when the transferred code repeats the specific one (the diagonal alone); it does
+    not change when a code is shifted or scaled.
 
     Example:
-        >>> a = torch.tensor([[1.0, -1.0], [1.0, 1.0]])
-        >>> differential_loss(a, a).item(), differential_loss(a, torch.tensor([[1.0, 1.0], [-1.0, 1.0]])).item()
-        (0.5, 0.5)
-        >>> differential_loss(torch.tensor([[1.0], [-1.0]]), torch.tensor([[1.0], [1.0]])).item()
+        >>> a = torch.tensor([[1.0, -1.0], [-1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
+        >>> differential_loss(a, a).item()  # two uncorrelated bits, repeated: C = identity, ‖C‖² / K = 2 / 2
+        1.0
+        >>> differential_loss(a, 0.5 * a + 3.0).item()  # shifting and scaling changes nothing
+        1.0
+        >>> differential_loss(a[:, :1], a[:, 1:]).item()  # bits with zero correlation
         0.0
     """
-    return ((specific.T @ transferred / specific.shape[0]) ** 2).mean()
+    def standardise(codes: torch.Tensor) -> torch.Tensor:
+        centred = codes.float() - codes.float().mean(0)
+        return centred / centred.pow(2).mean(0).sqrt().clamp(min=eps)
+
+    correlation = standardise(specific).T @ standardise(transferred) / specific.shape[0]
+    return correlation.pow(2).sum() / specific.shape[1]
 
 
 class CDHTKModel(CrossModalHashPreTrainedModel):
@@ -115,7 +150,7 @@ class CDHTKModel(CrossModalHashPreTrainedModel):
     # ----------------------------------------------------------------- fused codes
     def hash_features(self, modality: str, features: torch.Tensor) -> torch.Tensor:
         """Fused continuous codes in (-1, 1) from one modality alone: its hash layer over [features; T(features)]."""
-        knowledge = self.transfer(features, modality)
+        knowledge = self.transfer(**{f"{modality}_features": features})
         return super().hash_features(modality, torch.cat([features, knowledge], dim=-1))
 
     def code_parts(
@@ -142,15 +177,18 @@ class CDHTKModel(CrossModalHashPreTrainedModel):
         def label_prediction(codes: torch.Tensor) -> torch.Tensor:
             return F.binary_cross_entropy_with_logits(self.classifier(codes).float(), labels)
 
-        differential, knowledge, classification = 0.0, {}, label_prediction(image) + label_prediction(text)
-        for modality in ("image", "text"):
-            features = batch.tower_outputs(modality)
-            transferred_knowledge = self.transfer(features, modality)  # as in hash_features (a deterministic MLP)
-            specific, transferred = self.code_parts(modality, features, transferred_knowledge)
-            specific_code, transferred_code = torch.tanh(specific.float()), torch.tanh(transferred.float())
-            differential = differential + differential_loss(specific_code, transferred_code)
-            classification = classification + label_prediction(transferred_code)
-            knowledge[modality] = transferred_knowledge.float()
+        features = {modality: batch.tower_outputs(modality) for modality in ("image", "text")}
+        # the transfer network reading the real pair: the knowledge that predicts the labels, and the target of the
+        # single-modality routes (which are what the codes use, at query time as here)
+        joint = self.transfer(features["image"], features["text"])
+        differential, agreement, classification = 0.0, 0.0, label_prediction(image) + label_prediction(text)
+        for modality, own in features.items():
+            single = self.transfer(**{f"{modality}_features": own})  # as in hash_features (a deterministic MLP)
+            specific, transferred = self.code_parts(modality, own, single)
+            differential = differential + differential_loss(torch.tanh(specific.float()), torch.tanh(transferred.float()))
+            _, joint_transferred = self.code_parts(modality, own, joint)
+            classification = classification + label_prediction(torch.tanh(joint_transferred.float()))
+            agreement = agreement + ((single.float() - joint.detach().float()) ** 2).mean()
         parts = {
             "classification": classification,
             "triplet": cross_modal_triplet_loss(image, text, labels, labels, config.triplet_margin)
@@ -158,7 +196,7 @@ class CDHTKModel(CrossModalHashPreTrainedModel):
             "quantization": quantization_loss(image) + quantization_loss(text),
             "balance": (image.mean(0) ** 2).mean() + (text.mean(0) ** 2).mean(),
             "differential": differential,
-            "agreement": ((knowledge["image"] - knowledge["text"]) ** 2).mean(),
+            "agreement": agreement,
         }
         weights = {
             "classification": config.classification_weight,
