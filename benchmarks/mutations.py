@@ -436,6 +436,12 @@ def main() -> int:
     args = parser.parse_args()
 
     mutations = all_mutations(args.methods) + ([] if args.no_trainer else trainer_mutations())
+    # a method whose loss no longer has a shape this script reads must not pass unchecked
+    terms = {x.target for x in mutations if " term " in x.name or " part " in x.name}
+    unread = [method for method in args.methods if method not in terms]
+    if unread:
+        print(f"no loss terms found in the source of {unread}: teach method_mutations their loss's shape")
+        return 1
     mutations = [m for m in mutations if args.match in m.name]
     if args.list:
         for mutation in mutations:
