@@ -1,11 +1,11 @@
 """Mutation check of the method tests: break one loss term (or one trainer duty) at a time; some test must fail.
 
 The mutations are found in the source, not listed by hand, so a method whose loss changes is checked as it is
-now. For every registered method the script reads its files (``src/cmhash_hf/methods/<name>/*.py``) and, in each
-function, enumerates:
+now. For every registered method the script reads its files (``src/cmhash_hf/methods/<name>/*.py``, and the shared
+``methods/*.py`` they import, e.g. ``adversarial.py``) and, in each function, enumerates:
 
-- a sum of loss terms assigned to ``total`` (or returned first, e.g. ``return total + w * penalty, parts``; a sum
-  divided by a normaliser counts too): **drop** each term, **flip** its sign, and **zero** its weight when the term
+- a sum of loss terms assigned to ``total`` or returned (``return total + w * penalty, parts``, ``return 0.5 *
+  (a + b)``; a sum divided by a normaliser counts too): **drop** each term, **flip** its sign, and **zero** its weight when the term
   is ``weight * part`` with a ``*_weight`` field (``config.balance_weight``, ``weights[name]``, ...);
 - a ``weights = {...}`` table (totals written as ``sum(weights[name] * value ...)``): **zero** each entry;
 - a ``parts = {...}`` table of attached terms: **flip** each entry, and **drop** it when the total sums the table;
@@ -86,11 +86,20 @@ def _sum_slot(node: ast.stmt) -> tuple[Callable[[ast.stmt], ast.expr], Callable[
     def unwrap(expr: ast.expr) -> tuple[ast.expr, Callable[[ast.expr], ast.expr]]:
         if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Div):  # (a + b) / (N * b)
             return expr.left, lambda new, expr=expr: ast.BinOp(left=new, op=ast.Div(), right=expr.right)
+        if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Mult) and isinstance(expr.left, ast.Constant):
+            return expr.right, lambda new, expr=expr: ast.BinOp(left=expr.left, op=ast.Mult(), right=new)  # ½(a + b)
         return expr, lambda new: new
 
     if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
             and node.targets[0].id == "total":
         def get(stmt):
+            return unwrap(stmt.value)[0]
+
+        def put(stmt, new):
+            stmt.value = unwrap(stmt.value)[1](new)
+        return get, put
+    if isinstance(node, ast.Return) and isinstance(node.value, ast.BinOp) and unwrap(node.value)[0] is not node.value:
+        def get(stmt):  # return ½(a + b), return (a + b) / n
             return unwrap(stmt.value)[0]
 
         def put(stmt, new):
@@ -169,11 +178,13 @@ def _describe(node: ast.expr, width: int = 48) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def method_mutations(method: str, path: Path) -> list[Mutation]:
-    """The mutations of one source file of a method (see the module docstring)."""
+def method_mutations(method: str, path: Path, only: set[str] | None = None) -> list[Mutation]:
+    """The mutations of one source file of a method (see the module docstring); ``only``: these functions."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found: list[Mutation] = []
     for qualname, function in _functions(tree):
+        if only is not None and qualname.split(".")[0] not in only:
+            continue
         statements = _statements(function)
         summed_parts = any(_dict_assign(s, "weights") for s in statements)
         for position, stmt in enumerate(statements):
@@ -279,11 +290,33 @@ def trainer_mutations() -> list[Mutation]:
             Mutation("trainer", TRAINER, "no epoch-end update (on_epoch_end not called)", no_epoch_end)]
 
 
+def method_files(method: str) -> list[tuple[Path, set[str] | None]]:
+    """The method's own files (all functions), then the shared ones under methods/ that they import (e.g.
+    adversarial.py) with the functions the method reaches: those it imports and those these call."""
+    own = sorted((METHODS / method).glob("*.py"))
+    trees = [ast.parse(path.read_text(encoding="utf-8")) for path in own]
+    files: list[tuple[Path, set[str] | None]] = [(path, None) for path in own]
+    for shared in sorted(METHODS.glob("*.py")):
+        imported = {alias.name for tree in trees for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                    and node.level == 2 and node.module == shared.stem for alias in node.names}
+        if not imported:
+            continue
+        functions = {name: fn for name, fn in _functions(ast.parse(shared.read_text(encoding="utf-8")))}
+        reached, grown = set(imported), True
+        while grown:
+            called = {node.id for name in reached if name in functions for node in ast.walk(functions[name])
+                      if isinstance(node, ast.Name)}
+            grown = bool((called & set(functions)) - reached)
+            reached |= called & set(functions)
+        files.append((shared, reached))
+    return files
+
+
 def all_mutations(methods: list[str]) -> list[Mutation]:
     found = []
     for method in methods:
-        for path in sorted((METHODS / method).glob("*.py")):
-            found += method_mutations(method, path)
+        for path, only in method_files(method):
+            found += method_mutations(method, path, only)
     return found
 
 
