@@ -15,7 +15,6 @@ from cmhash_hf.data.splits import SplitIndices, make_split, split_file_name
 from paths import SHARED_DATA
 
 
-pytestmark = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"shared data folder {SHARED_DATA} not found")
 
 
 def _build(tmp_path_factory: pytest.TempPathFactory, name: str, folder: str) -> tuple[object, Path]:

@@ -98,3 +98,13 @@ def test_training_never_reads_labels():
     out = model(**batch, training_step="joint")
     assert torch.isfinite(out.loss) and model.uses_labels is False
     assert model.init_training_state(None, BATCH) is None
+
+
+def test_loss_is_the_weighted_sum_of_its_parts():
+    """Distinct weights, every part live: dropping, zeroing or flipping any term of the total changes the sum."""
+    weights = {"image_reconstruction": 0.7, "text_reconstruction": 1.9, "saturation": 0.45}
+    model = tiny_model("dbrc", **{f"{name}_weight": value for name, value in weights.items()})
+    out = model(**tiny_batch(), return_loss=True)
+    terms = {name.removeprefix("joint/"): value.item() for name, value in out.loss_terms.items()}
+    assert set(terms) == set(weights) and all(value > 0 for value in terms.values()), terms
+    assert out.loss.item() == pytest.approx(sum(weights[name] * terms[name] for name in weights), rel=1e-5)

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from cmhash_hf import CrossModalHashModel, TrainingBatch
-from cmhash_hf.methods.dcph import margin_dynamic_softmax_loss
+from cmhash_hf.methods.dcph import margin_dynamic_softmax_loss, proxy_network_loss
 from method_cases import BATCH, HASH_BITS, NUM_CLASSES, tiny_batch, tiny_model
 
 
@@ -110,3 +110,34 @@ def test_training_state_codes_are_the_unified_sign():
     model.on_epoch_end(state, epoch=0)
     # agree -> that sign; disagree -> the sign of F + G
     assert state.codes[:, 0].tolist() == [1.0, -1.0, -1.0]
+
+
+def test_proxy_network_loss_term_by_term():
+    """Separation, quantisation and balance by hand, and the total with non-unit weights."""
+    h = torch.tensor([[0.5, 1.0], [0.5, -0.5], [1.0, 0.5]])  # 3 proxies, K = 2
+    loss, parts = proxy_network_loss(h, quantization_weight=0.3, balance_weight=2.0)
+    inner = {(0, 1): (0.25 - 0.5) / 2, (0, 2): (0.5 + 0.5) / 2, (1, 2): (0.5 - 0.25) / 2}
+    separation = 2 * sum(max(value, 0.0) for value in inner.values()) / 3  # each pair counted from both sides
+    quantization = sum((abs(x) - 1) ** 2 for x in (0.5, 1.0, 0.5, -0.5, 1.0, 0.5)) / 6
+    balance = ((2.0 / 3) ** 2 + (1.0 / 3) ** 2) / 2  # ‖column means‖² / K
+    assert math.isclose(parts["separation"].item(), separation, rel_tol=1e-6)
+    assert math.isclose(parts["quantization"].item(), quantization, rel_tol=1e-6)
+    assert math.isclose(parts["balance"].item(), balance, rel_tol=1e-6)
+    assert math.isclose(loss.item(), separation + 0.3 * quantization + 2.0 * balance, rel_tol=1e-6)
+
+
+def test_hashing_step_loss_is_the_weighted_sum_of_its_parts_with_the_unified_codes():
+    """With a training state: the quantisation part is the mean over the batch of ‖B_i − u_i‖², and the total is
+    proxy + cross_modal_weight · cross_modal + quantization_weight · quantization, every part live."""
+    model = tiny_model("dcph", cross_modal_weight=0.4, quantization_weight=0.15)
+    batch, index = tiny_batch(), torch.tensor([3, 1, 0, 2])
+    state = model.init_training_state(batch["labels"], BATCH, generator=torch.Generator().manual_seed(2))
+    for step in ("image", "text"):
+        out = model(**batch, training_step=step, training_state=state, sample_index=index)
+        outputs = (out.image_embeds if step == "image" else out.text_embeds).detach()
+        quantization = ((state.codes[index] - outputs) ** 2).sum(1).mean()
+        terms = out.loss_terms
+        assert math.isclose(terms["quantization"].item(), quantization.item(), rel_tol=1e-5)
+        assert all(terms[name].item() > 0 for name in ("proxy", "cross_modal", "quantization")), terms
+        expected = terms["proxy"] + 0.4 * terms["cross_modal"] + 0.15 * terms["quantization"]
+        assert math.isclose(out.loss.item(), expected.item(), rel_tol=1e-5)

@@ -82,3 +82,42 @@ def test_pair_loss_weights_later_groups_by_the_earlier_groups_mistakes():
 def test_invalid_settings_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         DRHConfig(**kwargs)
+
+
+def _independent_pair_loss(u, v, similarity, groups, scale, strength):
+    """The boosted pairwise likelihood written out group by group (plain torch), for checking the model's."""
+    bits = u.shape[1]
+    sizes = [bits // groups + (1 if g < bits % groups else 0) for g in range(groups)]
+    hard_u, hard_v = torch.where(u >= 0, 1.0, -1.0), torch.where(v >= 0, 1.0, -1.0)
+    losses, start = [], 0
+    for size in sizes:
+        if start == 0:
+            weights = torch.ones_like(similarity)
+        else:
+            agreement = hard_u[:, :start] @ hard_v[:, :start].T / start  # earlier bits voting "similar"
+            wrong = (1 - (2 * similarity - 1) * agreement) / 2
+            weights = torch.exp(2 * strength * wrong)
+            weights = weights / weights.mean()
+        theta = scale * u[:, start:start + size] @ v[:, start:start + size].T / size
+        losses.append((weights * (torch.log1p(torch.exp(theta)) - similarity * theta)).mean())
+        start += size
+    return sum(losses) / len(losses)
+
+
+def test_model_loss_term_by_term_against_an_independent_computation():
+    """Both parts from the model's outputs, and the total with a non-unit intra-modal weight: dropping, zeroing or
+    flipping either term (in the parts or in the total) changes one of these numbers."""
+    model = tiny_model("drh", intra_modal_weight=0.35, boosting_groups=4, similarity_scale=6.0, boosting_strength=1.5)
+    batch = tiny_batch()
+    out = model(**batch, training_step="joint")
+    u, v = out.image_embeds.detach(), out.text_embeds.detach()
+    labels = batch["labels"]
+    similarity = (labels @ labels.T > 0).float()
+
+    def pairs(first, second):
+        return _independent_pair_loss(first, second, similarity, groups=4, scale=6.0, strength=1.5).item()
+
+    cross, intra = pairs(u, v), pairs(u, u) + pairs(v, v)
+    assert math.isclose(out.loss_terms["cross_modal"].item(), cross, rel_tol=1e-5)
+    assert math.isclose(out.loss_terms["intra_modal"].item(), intra, rel_tol=1e-5)
+    assert math.isclose(out.loss.item(), cross + 0.35 * intra, rel_tol=1e-5)

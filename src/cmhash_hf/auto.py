@@ -106,9 +106,16 @@ class CrossModalHashModel:
         A CLIP checkpoint can supply either tower (its vision or text half is taken). Hash layers and any extra
         networks start from random weights. ``None`` for a tower keeps the config's own (random) tower.
 
-        Example:
-            >>> model = CrossModalHashModel.from_encoders_pretrained(  # doctest: +SKIP
-            ...     "dcmh", vision="openai/clip-vit-base-patch32", text="openai/clip-vit-base-patch32", hash_bits=64)
+        Example (``vision="openai/clip-vit-base-patch32"`` loads CLIP's vision half from the Hub; a folder saved
+        by ``save_pretrained`` stands in for it here, offline):
+            >>> import tempfile
+            >>> from transformers import ViTConfig, ViTModel
+            >>> folder = tempfile.mkdtemp()
+            >>> ViTModel(ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+            ...                    image_size=32, patch_size=8)).save_pretrained(folder)
+            >>> model = CrossModalHashModel.from_encoders_pretrained("dcmh", vision=folder, text=None, hash_bits=16)
+            >>> model.config.image_encoder["name_or_path"] == folder, model.config.text_encoder["kind"]  # default tiny BERT
+            (True, 'hf')
         """
         config_class, model_class = get_method(method)
         names = {modality: name for modality, name in (("image", vision), ("text", text)) if name is not None}

@@ -7,10 +7,20 @@ figure. The checkpoint is the last epoch; the number of epochs is either fixed (
 ``epoch_candidates``, chosen per method on a validation split carved from the training set
 (`cmhash_hf.model_selection`) — never on the query set.
 
+A full run is ``run_benchmark(BenchSettings(dataset=..., methods=["dcmh"], bits=[16], seeds=[0], output_dir=...))``
+(minutes per run; ``cmhash bench`` is its command line). The settings resolve method names and the aggregation
+is a pure function of the per-run rows:
+
 Example:
-    >>> from cmhash_hf.bench import BenchSettings, run_benchmark  # doctest: +SKIP
-    >>> table = run_benchmark(BenchSettings(dataset="/data/wiki", methods=["dcmh"], bits=[16], seeds=[0],
-    ...                                     output_dir="bench/wiki"))  # doctest: +SKIP
+    >>> settings = BenchSettings(dataset="builtin:shapes", output_dir="bench/shapes", methods=["dcmh", "dth"], bits=[16])
+    >>> settings.resolved_methods()
+    ['dcmh', 'dth']
+    >>> rows = [{"method": "dcmh", "bits": 16, "map_i2t": m, "map_t2i": 0.5, "chance": 0.3,
+    ...          "train_items_per_second": 100.0} for m in (0.6, 0.8)]
+    >>> print(markdown_table(aggregate(rows), bits=[16]))
+    | method | image→text 16 bits | text→image 16 bits |
+    |---|---|---|
+    | dcmh | 0.700 ± 0.100 | 0.500 ± 0.000 |
 """
 
 from __future__ import annotations

@@ -297,8 +297,10 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
 
         ``results`` (a ``results.json`` dict) fills the card's ``model-index``.
 
-        Example:
-            >>> model.push_to_hub("some-org/dcmh-shapes-32bit", processor=processor)  # doctest: +SKIP
+        Usage (needs the network and a token, so it is not a doctest; tests/test_hub_push.py checks it at the
+        `HfApi` boundary)::
+
+            model.push_to_hub("some-org/dcmh-shapes-32bit", processor=processor)
         """
         push = self._pusher()
         with tempfile.TemporaryDirectory() as folder:

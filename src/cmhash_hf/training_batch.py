@@ -17,9 +17,10 @@ method, the step and what is missing (`missing_inputs_message`), so no method re
 
 Example:
     >>> import torch
-    >>> batch = TrainingBatch(image_embeds=torch.tensor([[0.5, -0.5]]), text_embeds=torch.tensor([[0.1, 0.2]]))
+    >>> image = torch.tensor([[0.5, -0.5]], requires_grad=True)
+    >>> batch = TrainingBatch(image_embeds=image, text_embeds=torch.tensor([[0.25, 0.75]], requires_grad=True))
     >>> batch.own("image").tolist(), batch.other("image").tolist(), batch.other("image").requires_grad
-    ([[0.5, -0.5]], [[0.10000000149011612, 0.20000000298023224]], False)
+    ([[0.5, -0.5]], [[0.25, 0.75]], False)
     >>> batch.missing(("image_embeds", "labels"))
     ['labels']
     >>> missing_inputs_message("DCMHModel", "image", ["labels", "sample_index"])

@@ -1,10 +1,18 @@
 """Loading pretrained encoders (Hub ids or local folders) as the starting point of a tower, with their own
 image processor and tokenizer.
 
+A Hub id (``"google/vit-base-patch16-224"``) goes through the Hub cache like any transformers model; a local
+folder saved by ``save_pretrained`` works the same way, offline:
+
 Example:
-    >>> spec, encoder = load_pretrained_encoder("google/vit-base-patch16-224", "image")  # doctest: +SKIP
-    >>> spec["kind"], spec["name_or_path"]  # doctest: +SKIP
-    ('hf', 'google/vit-base-patch16-224')
+    >>> import tempfile
+    >>> from transformers import ViTConfig, ViTModel
+    >>> folder = tempfile.mkdtemp()
+    >>> ViTModel(ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+    ...                    image_size=32, patch_size=8)).save_pretrained(folder)
+    >>> spec, encoder = load_pretrained_encoder(folder, "image")
+    >>> spec["kind"], spec["name_or_path"] == folder, type(encoder).__name__
+    ('hf', True, 'ViTModel')
 """
 
 from __future__ import annotations
