@@ -59,7 +59,8 @@ def run_one(out: Path, data_dir: Path, method: str, tower: str, seed: int, epoch
     name = f"{method}-{tower}-seed{seed}" + ("" if cache else "-nocache")
     settings = dict(method=method, output_dir=str(out / "runs" / name), dataset=str(data_dir), preset="cpu",
                     bits=32, epochs=epochs, batch_size=32, seed=seed, learning_rate=1e-3,
-                    overwrite_output_dir=True, feature_cache_dir=str(out / "cache"))
+                    overwrite_output_dir=True, feature_cache_dir=str(out / "cache"),
+                    save_total_limit=1)  # a fine-tuned MiniLM checkpoint with its optimiser is ~270 MB
     if tower != "bow":
         settings.update(text_encoder=str(minilm), encoder_learning_rate=1e-5, max_text_length=32)
     if tower == "minilm-frozen":
