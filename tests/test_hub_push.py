@@ -6,9 +6,10 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
+import httpx
 import numpy as np
 import pytest
-from huggingface_hub import CommitInfo, HfApi, ModelCard, RepoUrl
+from huggingface_hub import CommitInfo, HfApi, ModelCard, RepoUrl, constants
 
 from cmhash_hf import CrossModalHashModel, CrossModalHashProcessor
 from cmhash_hf.cli import main
@@ -140,3 +141,36 @@ def test_hits_of_added_pictures_have_no_dataset_row(run):
     mine = next(h for h in hit if h.id == 400)
     assert (mine.row, mine.text, mine.distance, mine.added) == (None, "mine.png", 0, True)
     assert (grown.num_images, index.num_images, len(grown)) == (401, 400, 400)
+
+
+@pytest.mark.parametrize(
+    "error, message",
+    [
+        (httpx.ConnectError("[Errno 111] Connection refused"),
+         "cmhash: error: The Hugging Face Hub cannot be reached at {endpoint}: [Errno 111] Connection refused. Check the "
+         "network connection (and HF_ENDPOINT), then push org/offline again; nothing was uploaded that a second push "
+         "would not replace.\n"),
+        (httpx.ConnectTimeout("timed out"),
+         "cmhash: error: The Hugging Face Hub cannot be reached at {endpoint}: timed out. Check the network connection "
+         "(and HF_ENDPOINT), then push org/offline again; nothing was uploaded that a second push would not replace.\n"),
+    ],
+)
+def test_push_without_network_is_one_line(run, monkeypatch, capsys, error, message):
+    def unreachable(self, repo_id, **kwargs):
+        raise error
+
+    monkeypatch.setattr(HfApi, "create_repo", unreachable)
+    assert main(["push", str(run), "--repo-id", "org/offline"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == message.format(endpoint=constants.ENDPOINT)
+    assert "Traceback" not in captured.out + captured.err
+
+
+def test_push_in_offline_mode_says_so_without_touching_the_network(run, monkeypatch, capsys):
+    """The real HfApi (not patched) under HF_HUB_OFFLINE=1: huggingface_hub refuses before any request."""
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert main(["push", str(run), "--repo-id", "org/offline"]) == 2
+    assert capsys.readouterr().err == (
+        "cmhash: error: Cannot push org/offline while offline mode is on (HF_HUB_OFFLINE=1): unset HF_HUB_OFFLINE and "
+        "push again.\n"
+    )

@@ -17,10 +17,14 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
-from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi
+import httpx
+from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi, constants
+from huggingface_hub.errors import OfflineModeIsEnabled
 
 from ..processing import PROCESSOR_FILE
 from .collection_files import INDEX_FOLDER, collection_files
@@ -54,6 +58,34 @@ def files_to_upload(folder: str | Path, index_dir: str | Path | None = None) -> 
     return dict(sorted(files.items()))
 
 
+@contextlib.contextmanager
+def hub_reachable(repo_id: str) -> Iterator[None]:
+    """Turn "no network" into one `ConnectionError` naming the Hub endpoint and what to do.
+
+    Offline mode (``HF_HUB_OFFLINE=1``), a refused or failed connection and a timeout all end up here; errors the
+    Hub itself answers (no permission, bad repo id) pass through unchanged.
+
+    Example:
+        >>> with hub_reachable("org/model"):  # doctest: +ELLIPSIS
+        ...     raise httpx.ConnectError("[Errno 111] Connection refused")
+        Traceback (most recent call last):
+        ...
+        ConnectionError: The Hugging Face Hub cannot be reached at https://...: [Errno 111] Connection refused. ...
+    """
+    try:
+        yield
+    except OfflineModeIsEnabled:
+        raise ConnectionError(
+            f"Cannot push {repo_id} while offline mode is on (HF_HUB_OFFLINE=1): unset HF_HUB_OFFLINE and push again."
+        ) from None
+    except httpx.TransportError as err:
+        raise ConnectionError(
+            f"The Hugging Face Hub cannot be reached at {constants.ENDPOINT}: {err or type(err).__name__}. "
+            f"Check the network connection (and HF_ENDPOINT), then push {repo_id} again; nothing was uploaded "
+            "that a second push would not replace."
+        ) from None
+
+
 def push_folder(
     folder: str | Path,
     repo_id: str,
@@ -72,6 +104,7 @@ def push_folder(
 
     Raises:
         ValueError: the folder holds no checkpoint (no ``config.json``).
+        ConnectionError: the Hub cannot be reached (no network, offline mode); see `hub_reachable`.
     """
     folder = Path(folder)
     if not (folder / "config.json").is_file():
@@ -81,11 +114,12 @@ def push_folder(
     write_model_card(folder, results=results, model_id=repo_id)
     files = files_to_upload(folder, index_dir)
     api = api or HfApi(token=token)
-    repo = api.create_repo(repo_id, private=private, exist_ok=True, token=token)
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in files.items()]
-    return api.create_commit(
-        repo.repo_id,
-        operations,
-        commit_message=commit_message or f"Upload cmhash-hf checkpoint ({len(operations)} files)",
-        token=token,
-    )
+    with hub_reachable(repo_id):
+        repo = api.create_repo(repo_id, private=private, exist_ok=True, token=token)
+        return api.create_commit(
+            repo.repo_id,
+            operations,
+            commit_message=commit_message or f"Upload cmhash-hf checkpoint ({len(operations)} files)",
+            token=token,
+        )
