@@ -25,6 +25,7 @@ import pytest
 
 from cmhash_hf import CrossModalHashModel
 from cmhash_hf.cli import main
+from cmhash_hf.data import load_cross_modal_dataset
 from cmhash_hf.file_utils import CHECKSUM_FILE, LOCK_FILE, atomic_folder, atomic_write_text, folder_lock, staged_files
 from cmhash_hf.retrieval.collection import Collection, CollectionWriter
 from cmhash_hf.training.trainer import HashTrainer
@@ -389,8 +390,6 @@ def test_damaged_index_files_are_named(tmp_path: Path, name: str) -> None:
 
 
 def test_damaged_dataset_files_are_named(tmp_path: Path) -> None:
-    from cmhash_hf.data import load_cross_modal_dataset
-
     folder = tmp_path / "data"
     load_cross_modal_dataset("builtin:shapes", num_items=8).dataset.save_to_disk(str(folder))
     arrow = next(folder.glob("*.arrow"))
@@ -473,3 +472,22 @@ def test_a_killed_index_leaves_the_old_index_and_the_next_one_cleans_up(run_copy
     assert main(["index", str(run_copy), "--split", "query"]) == 0
     assert len(Collection.load(folder)) == 400
     assert list(run_copy.glob(".index.*")) == []
+
+
+def test_a_training_row_without_labels_is_named(tmp_path, capsys):
+    """Point 5: a supervised run on a dataset where one row lost its labels says which row, and what to do."""
+    data = load_cross_modal_dataset("builtin:shapes")
+    split = data.get_split("classic", 0)
+    victim = int(split.train[3])
+    broken = data.dataset.map(lambda row, i: {"labels": [] if i == victim else row["labels"]}, with_indices=True)
+    folder = tmp_path / "shapes-missing-label"
+    broken.save_to_disk(str(folder))
+    code = main(["train", "--method", "dcmh", "--dataset", str(folder), "--epochs", "1",
+                 "--output-dir", str(tmp_path / "run")])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"cmhash: error: Row {victim} of {folder} has no labels (1 training row(s) without labels: {victim}), but dcmh "
+        "is a supervised method that learns from labels: give those rows labels, remove them from the dataset, or "
+        "train an unsupervised method (e.g. dbrc).\n"
+    )
+    assert not (tmp_path / "run" / "model.safetensors").exists()

@@ -59,6 +59,8 @@ def prepare_run(args: HashTrainingArguments) -> PreparedRun:
     validation = data.get_split(validation_protocol(args.protocol), args.split_seed) if args.eval_every_epochs else None
     train_part = (validation or split).train
     train_indices = train_part[: args.max_train_samples] if args.max_train_samples else train_part
+    if model_class.uses_labels:
+        check_rows_have_labels(data, np.asarray(train_indices), args.method)
     if args.resume and (Path(args.output_dir) / PROCESSOR_FILE).is_file():
         processor = CrossModalHashProcessor.from_pretrained(args.output_dir)
     else:
@@ -77,6 +79,26 @@ def prepare_run(args: HashTrainingArguments) -> PreparedRun:
         **args.method_kwargs,
     )
     return PreparedRun(data, split, np.asarray(train_indices), processor, model, validation)
+
+
+def check_rows_have_labels(data: CrossModalDataset, rows: np.ndarray, method: str) -> None:
+    """Refuse training rows without any label for a supervised method, naming the dataset rows.
+
+    A row without labels would be "similar to nothing" for every label-based loss: training would go on and
+    learn something silently wrong.
+
+    Example:
+        >>> data = load_cross_modal_dataset("builtin:shapes", num_items=4)
+        >>> check_rows_have_labels(data, np.arange(4), "dcmh")  # every shapes row has labels
+    """
+    empty = rows[data.multi_hot(rows).sum(axis=1) == 0]
+    if empty.size:
+        shown = ", ".join(str(int(r)) for r in empty[:5]) + (", ..." if empty.size > 5 else "")
+        raise ValueError(
+            f"Row {int(empty[0])} of {data.source} has no labels ({empty.size} training row(s) without labels: "
+            f"{shown}), but {method} is a supervised method that learns from labels: give those rows labels, remove "
+            "them from the dataset, or train an unsupervised method (e.g. dbrc)."
+        )
 
 
 def _new_processor(args: HashTrainingArguments, data: CrossModalDataset, train_indices: np.ndarray) -> CrossModalHashProcessor:
