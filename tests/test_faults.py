@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cmhash_hf import CrossModalHashModel
+from cmhash_hf import AutoConfig, CrossModalHashModel, CrossModalHashProcessor
 from cmhash_hf.cli import main
 from cmhash_hf.data import load_cross_modal_dataset
+from cmhash_hf.encoding import encode_dataset
 from cmhash_hf.file_utils import CHECKSUM_FILE, LOCK_FILE, atomic_folder, atomic_write_text, folder_lock, staged_files
 from cmhash_hf.retrieval.collection import Collection, CollectionWriter
 from cmhash_hf.training.trainer import HashTrainer
@@ -491,3 +492,24 @@ def test_a_training_row_without_labels_is_named(tmp_path, capsys):
         "train an unsupervised method (e.g. dbrc).\n"
     )
     assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_an_empty_caption_names_its_dataset_row_in_training_and_in_evaluation_encoding(tmp_path, capsys):
+    """Point 5: the row in the dataset, not the position inside an encoding batch."""
+    data = load_cross_modal_dataset("builtin:shapes")
+    victim = int(data.get_split("classic", 0).train[37])
+    broken = data.dataset.map(lambda row, i: {"text": "  " if i == victim else row["text"]}, with_indices=True)
+    folder = tmp_path / "shapes-empty-caption"
+    broken.save_to_disk(str(folder))
+    code = main(["train", "--method", "dcmh", "--dataset", str(folder), "--epochs", "1", "--batch-size", "64",
+                 "--output-dir", str(tmp_path / "run")])
+    assert code == 2
+    message = (f"Dataset row {victim} has an empty caption ('text' column): every caption needs at least one word; "
+               "fix or remove that row.")
+    assert capsys.readouterr().err == f"cmhash: error: {message}\n"
+    # the same row met while encoding a selection of rows (what evaluate and index do)
+    model = CrossModalHashModel.from_config(AutoConfig.for_model("dcmh", hash_bits=16, num_classes=24))
+    processor = CrossModalHashProcessor.from_texts(data.texts(), text_mode="bow")
+    with pytest.raises(ValueError) as caught:
+        encode_dataset(model, processor, load_cross_modal_dataset(str(folder)), np.array([0, 1, victim, 2]))
+    assert str(caught.value) == message

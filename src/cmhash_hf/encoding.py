@@ -47,7 +47,7 @@ def encode_dataset(
     """Encode both modalities of ``data`` (or of the rows ``indices``) to int8 codes."""
     rows = data if indices is None else data.select(indices)
     collator = CrossModalCollator(processor, data.num_labels, data.labels_are_indices)
-    loader = DataLoader(IndexedRows(rows, collator.columns), batch_size=batch_size, collate_fn=collator)
+    loader = DataLoader(IndexedRows(rows, collator.columns, row_ids=indices), batch_size=batch_size, collate_fn=collator)
     image_codes, text_codes, labels = [], [], []
     with torch.inference_mode():
         for batch in tqdm(loader, desc=description, leave=False, disable=None):

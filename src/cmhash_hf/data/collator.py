@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -22,16 +23,21 @@ from .loading import CrossModalDataset, labels_to_multi_hot
 
 
 class IndexedRows(TorchDataset):
-    """A torch view of some rows of a `CrossModalDataset`; each item carries ``sample_index`` (its position)."""
+    """A torch view of some rows of a `CrossModalDataset`; each item carries ``sample_index`` (its position) and
+    ``dataset_row`` (its row in the full dataset: ``row_ids[position]``, or the position itself), which errors
+    about a bad row name."""
 
-    def __init__(self, data: CrossModalDataset, columns: list[str]) -> None:
+    def __init__(self, data: CrossModalDataset, columns: list[str], row_ids: Sequence[int] | None = None) -> None:
         self.rows = data.dataset.select_columns(columns)
+        self.row_ids = None if row_ids is None else [int(r) for r in row_ids]
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, position: int) -> dict[str, Any]:
-        return dict(self.rows[int(position)], sample_index=int(position))
+        position = int(position)
+        row = position if self.row_ids is None else self.row_ids[position]
+        return dict(self.rows[position], sample_index=position, dataset_row=row)
 
 
 class CrossModalCollator:
@@ -62,10 +68,32 @@ class CrossModalCollator:
             if modality not in self.skip:
                 side = self.processor.side(modality)
                 inputs[side.argument] = [row[side.column] for row in rows]
-        batch = dict(self.processor(**inputs, return_tensors="pt")) if inputs else {}
+        try:
+            batch = dict(self.processor(**inputs, return_tensors="pt")) if inputs else {}
+        except ValueError as err:
+            raise self._bad_row_error(rows, err) from None
         if self.num_labels and "labels" in rows[0]:
             matrix = labels_to_multi_hot([row["labels"] for row in rows], self.num_labels, self.labels_are_indices)
             batch["labels"] = torch.from_numpy(matrix)
         if "sample_index" in rows[0]:
             batch["sample_index"] = torch.tensor([row["sample_index"] for row in rows], dtype=torch.long)
         return batch
+
+    def _bad_row_error(self, rows: list[dict[str, Any]], err: ValueError) -> ValueError:
+        """The batch could not be processed: find the first row that cannot be on its own and name it."""
+        for position, row in enumerate(rows):
+            name = row.get("dataset_row", row.get("sample_index", position))
+            for modality in ("image", "text"):
+                if modality in self.skip:
+                    continue
+                side = self.processor.side(modality)
+                value = row[side.column]
+                if isinstance(value, str) and not value.strip():
+                    return ValueError(f"Dataset row {name} has an empty caption ({side.column!r} column): every caption "
+                                      "needs at least one word; fix or remove that row.")
+                try:
+                    self.processor(**{side.argument: [value]}, return_tensors="pt")
+                except ValueError as single:
+                    return ValueError(f"Dataset row {name} could not be read ({side.column!r} column): {single} Fix or "
+                                      "remove that row.")
+        return err

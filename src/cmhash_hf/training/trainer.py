@@ -186,7 +186,7 @@ class HashTrainer:
         self.sampler = EpochShuffleSampler(len(train_rows), args.seed)
         loader = DataLoader(
             IndexedRows(train_rows, collator.collator.columns if isinstance(collator, CachedOutputsCollator)
-                        else collator.columns),
+                        else collator.columns, row_ids=run.train_indices),
             batch_size=args.batch_size,
             sampler=self.sampler,
             collate_fn=collator,
