@@ -35,7 +35,8 @@ $(CHROMIUM):
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/cmhash train --method gancmh --dataset builtin:shapes --preset cpu64 --bits 32 \
-		--image-augmentation dihedral --epochs $(DEMO_EPOCHS) --output-dir $(DEMO_DIR) --overwrite-output-dir
+		--image-augmentation dihedral --method-kwargs pair_adversarial_weight=0.01 --epochs $(DEMO_EPOCHS) \
+		--output-dir $(DEMO_DIR) --overwrite-output-dir
 	HF_HUB_OFFLINE=1 $(BIN)/cmhash evaluate $(DEMO_DIR) --labels $(SHAPE_KINDS) --labels $(COLOURS) --per-label
 	HF_HUB_OFFLINE=1 $(BIN)/cmhash search $(DEMO_DIR) --text "a red circle" --text "a blue star and a yellow square" \
 		--image-queries 2 -k 5
