@@ -20,6 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
+import datasets
 import numpy as np
 import pytest
 
@@ -513,3 +514,21 @@ def test_an_empty_caption_names_its_dataset_row_in_training_and_in_evaluation_en
     with pytest.raises(ValueError) as caught:
         encode_dataset(model, processor, load_cross_modal_dataset(str(folder)), np.array([0, 1, victim, 2]))
     assert str(caught.value) == message
+
+
+def test_an_unreadable_picture_names_its_dataset_row(tmp_path, capsys):
+    """Point 5: a picture whose stored bytes are not a picture stops training with the dataset row named."""
+    data = load_cross_modal_dataset("builtin:shapes")
+    victim = int(data.get_split("classic", 0).train[11])
+    raw = data.dataset.cast_column("image", datasets.Image(decode=False))
+    broken = raw.map(lambda row, i: {"image": {"bytes": b"not a picture", "path": None} if i == victim else row["image"]},
+                     with_indices=True).cast_column("image", datasets.Image())
+    folder = tmp_path / "shapes-bad-picture"
+    broken.save_to_disk(str(folder))
+    code = main(["train", "--method", "dcmh", "--dataset", str(folder), "--epochs", "1", "--batch-size", "64",
+                 "--output-dir", str(tmp_path / "run")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"cmhash: error: Dataset row {victim} could not be read: ") and err.endswith(
+        ". Fix or remove that row.\n"), err
+    assert len(err.splitlines()) == 1

@@ -37,7 +37,11 @@ class IndexedRows(TorchDataset):
     def __getitem__(self, position: int) -> dict[str, Any]:
         position = int(position)
         row = position if self.row_ids is None else self.row_ids[position]
-        return dict(self.rows[position], sample_index=position, dataset_row=row)
+        try:
+            values = self.rows[position]
+        except (OSError, ValueError) as err:  # e.g. a picture whose bytes PIL cannot decode
+            raise ValueError(f"Dataset row {row} could not be read: {err}. Fix or remove that row.") from None
+        return dict(values, sample_index=position, dataset_row=row)
 
 
 class CrossModalCollator:
