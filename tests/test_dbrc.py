@@ -53,8 +53,14 @@ def test_dbrc_trains_without_labels_and_its_reconstruction_loss_falls(dbrc_run):
         return sum(r["joint/image_reconstruction"] + r["joint/text_reconstruction"] for r in rows) / len(rows)
 
     assert reconstruction(4) < 0.9 * reconstruction(1)
+
+    def saturation(epoch: int) -> float:
+        rows = [r["joint/saturation"] for r in log if r["epoch"] == epoch]
+        return sum(rows) / len(rows)
+
+    assert saturation(4) < 0.8 * saturation(1)  # the outputs move towards ±1
     alpha = CrossModalHashModel.from_pretrained(dbrc_run).binary_layer.activation.alpha
-    assert (alpha > 1.0).all()  # grown from the initial scale 1 by the saturation penalty
+    assert (alpha > 0).all()
 
 
 def test_supervised_methods_and_evaluation_refuse_a_dataset_without_labels(unlabelled_shapes, dbrc_run, tmp_path, capsys):
@@ -81,14 +87,56 @@ def test_codes_of_both_modalities_come_from_the_shared_binary_layer():
 def test_adaptive_tanh_and_its_penalty(scaling):
     model = tiny_model("dbrc", scaling=scaling, initial_scale=2.0)
     activation = model.binary_layer.activation
-    assert torch.equal(activation.alpha.detach(), torch.full((HASH_BITS,), 2.0))
+    assert torch.allclose(activation.alpha.detach(), torch.full((HASH_BITS,), 2.0))
     assert (activation.beta is None) == (scaling == "linear")
     z = torch.linspace(-1, 1, HASH_BITS)
-    assert torch.allclose(activation(z), torch.tanh(2.0 * z))  # β starts at 0
+    expected = 2.0 * z if scaling == "linear" else 2.0 * z + 0.01 * z**3  # β starts at 0.01
+    assert torch.allclose(activation(z), torch.tanh(expected))
     out = model(**tiny_batch(), return_loss=True)
-    assert out.loss_terms["joint/saturation"].item() == pytest.approx(0.25)  # mean(1 / α²)
-    out.loss.backward()
-    assert (activation.alpha.grad < 0).any()  # descending the loss grows α
+    outputs = [out.image_embeds.detach(), out.text_embeds.detach()]
+    by_hand = sum(((1 - u.abs()) ** 2).sum() / u.numel() for u in outputs) / 2
+    assert out.loss_terms["joint/saturation"].item() == pytest.approx(by_hand.item(), rel=1e-6)
+    model.zero_grad()
+    model.config.image_reconstruction_weight = model.config.text_reconstruction_weight = 0.0
+    model(**tiny_batch(), return_loss=True).loss.backward()
+    assert (activation.raw_alpha.grad < 0).all()  # the penalty alone grows every α
+
+
+@pytest.mark.parametrize("scaling", ["linear", "nonlinear"])
+def test_the_scales_stay_positive_and_the_scaling_monotone_for_any_raw_values(scaling):
+    activation = tiny_model("dbrc", scaling=scaling).binary_layer.activation
+    z = torch.linspace(-3, 3, 601).unsqueeze(1).expand(-1, HASH_BITS)
+    with torch.no_grad():
+        activation.raw_alpha.copy_(torch.linspace(-40, 5, HASH_BITS))
+        if activation.raw_beta is not None:
+            activation.raw_beta.copy_(torch.linspace(5, -40, HASH_BITS))
+    assert (activation.alpha > 0).all() and (activation.beta is None or (activation.beta > 0).all())
+    with torch.no_grad():
+        scaled = torch.atanh(activation(z).clamp(-1 + 1e-7, 1 - 1e-7))  # the scaling itself, before the tanh
+    assert (scaled.diff(dim=0) >= 0).all() and torch.equal(scaled.sign(), z.sign())
+
+
+def _mean_abs_output_after_training(saturation_weight: float) -> tuple[float, torch.Tensor]:
+    """A fixed 40-step AdamW loop on one tiny batch; mean |u| of both modalities' shared-layer outputs."""
+    model = tiny_model("dbrc", saturation_weight=saturation_weight)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    batch = tiny_batch()
+    for _ in range(40):
+        optimizer.zero_grad()
+        model(**batch, return_loss=True).loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        out = model(**batch)
+    mean_abs = torch.cat([out.image_embeds, out.text_embeds]).abs().mean().item()
+    return mean_abs, model.binary_layer.activation.alpha.detach()
+
+
+def test_a_larger_saturation_weight_saturates_the_codes_more():
+    """The weight matters under AdamW (it did not when the penalty acted on α alone) and α stays positive."""
+    low, alpha_low = _mean_abs_output_after_training(0.01)
+    high, alpha_high = _mean_abs_output_after_training(10.0)
+    assert high > low + 0.1, (low, high)
+    assert (alpha_low > 0).all() and (alpha_high > 0).all()
 
 
 def test_training_never_reads_labels():

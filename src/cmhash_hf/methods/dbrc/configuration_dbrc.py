@@ -24,10 +24,11 @@ class DBRCConfig(CrossModalHashConfig):
             features), which feeds the shared binary layer.
         scaling (`str`, defaults to `"linear"`): the adaptive tanh's scaling of the shared layer's pre-activation
             z: ``"linear"`` is tanh(α ⊙ z), ``"nonlinear"`` is tanh(α ⊙ z + β ⊙ z³), with α (and β) learned per
-            unit.
-        initial_scale (`float`, defaults to 1.0): starting value of every α (β starts at 0).
-        saturation_weight (`float`, defaults to 1.0): weight of the saturation penalty mean(1 / α²), which grows α
-            so the outputs saturate towards ±1 (``scale_penalty_weight`` before the renaming).
+            unit and kept positive through a softplus, so the scaling is increasing in z.
+        initial_scale (`float`, defaults to 1.0): starting value of every α (β starts at 0.01).
+        saturation_weight (`float`, defaults to 1.0): weight of the saturation penalty mean((1 − |u|)²) on the
+            shared layer's outputs u, which drives the codes towards ±1 (``scale_penalty_weight`` before the
+            renaming; that penalty was mean(1 / α²)).
         decoder_hidden_dim (`int`, defaults to 512): hidden width of each reconstruction decoder
             (code → Linear → ReLU → Linear → input); 0 makes the decoders linear.
         image_reconstruction_size (`int`, defaults to 8): for a picture tower (``hf``), the reconstructed "input"

@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -17,33 +18,79 @@ from torch import nn
 
 from ...encoders import kind_of
 
+#: Starting value of the cubic scale β of the nonlinear adaptive tanh.
+INITIAL_CUBIC_SCALE = 0.01
+
+
+def inverse_softplus(value: float) -> float:
+    """The raw parameter whose softplus is ``value`` (> 0): log(exp(value) − 1).
+
+    Example:
+        >>> round(float(F.softplus(torch.tensor(inverse_softplus(2.0)))), 6)
+        2.0
+    """
+    if value <= 0:
+        raise ValueError(f"softplus only reaches positive values; got {value}. Give a positive scale.")
+    return value + math.log(-math.expm1(-value))
+
 
 class AdaptiveTanh(nn.Module):
     """tanh of a learned per-unit scaling of its input: tanh(α ⊙ z) (linear) or tanh(α ⊙ z + β ⊙ z³) (nonlinear).
 
+    α = softplus(raw_alpha) and β = softplus(raw_beta) are positive whatever the optimiser does, so the scaling
+    is strictly increasing in z (its derivative α + 3β z² > 0) and tanh of it keeps the sign and the order of z.
+    α starts at ``initial_scale``; β starts at `INITIAL_CUBIC_SCALE` (softplus never reaches 0 exactly), so
+    the nonlinear form starts as nearly the linear one.
+
     Example:
-        >>> act = AdaptiveTanh(2, "linear", initial_scale=1.0)
-        >>> with torch.no_grad():
-        ...     _ = act.alpha.fill_(3.0)
+        >>> act = AdaptiveTanh(2, "linear", initial_scale=3.0)
         >>> [round(v, 4) for v in act(torch.tensor([[0.5, -0.5]]))[0].tolist()]  # tanh(1.5), tanh(-1.5)
         [0.9051, -0.9051]
+        >>> with torch.no_grad():
+        ...     _ = act.raw_alpha.fill_(-50.0)  # any raw value: α stays positive
+        >>> bool((act.alpha > 0).all())
+        True
     """
 
     def __init__(self, units: int, scaling: str, initial_scale: float) -> None:
         super().__init__()
         self.initial_scale = initial_scale
-        self.alpha = nn.Parameter(torch.full((units,), float(initial_scale)))
-        self.beta = nn.Parameter(torch.zeros(units)) if scaling == "nonlinear" else None
+        self.raw_alpha = nn.Parameter(torch.full((units,), inverse_softplus(float(initial_scale))))
+        self.raw_beta = (
+            nn.Parameter(torch.full((units,), inverse_softplus(INITIAL_CUBIC_SCALE))) if scaling == "nonlinear" else None
+        )
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        """The linear scale per unit, softplus(raw_alpha) > 0."""
+        return F.softplus(self.raw_alpha)
+
+    @property
+    def beta(self) -> torch.Tensor | None:
+        """The cubic scale per unit, softplus(raw_beta) > 0 (None for the linear scaling)."""
+        return None if self.raw_beta is None else F.softplus(self.raw_beta)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         scaled = self.alpha * z
-        if self.beta is not None:
+        if self.raw_beta is not None:
             scaled = scaled + self.beta * z**3
         return torch.tanh(scaled)
 
-    def saturation_penalty(self) -> torch.Tensor:
-        """mean(1 / α²): decreasing in |α|, so minimising it grows the scales and saturates the outputs."""
-        return (self.alpha**-2).mean()
+
+def saturation_penalty(outputs: list[torch.Tensor]) -> torch.Tensor:
+    """mean((1 − |u|)²) over the entries u of each modality's shared-layer outputs, averaged over the modalities.
+
+    It acts on the outputs, so its gradient reaches α (which it grows), the shared projection and the layers
+    below, where it competes with the reconstruction error: its weight sets how far the codes are pushed to ±1.
+
+    Example:
+        >>> u = torch.tensor([[1.0, -0.5], [0.0, -1.0]])  # (1-|u|)²: 0, 0.25, 1, 0 -> mean 0.3125
+        >>> float(saturation_penalty([u])), float(saturation_penalty([u, torch.ones(1, 2)]))
+        (0.3125, 0.15625)
+    """
+    if not outputs:
+        raise ValueError("saturation_penalty needs the outputs of at least one modality.")
+    return sum(((1.0 - u.abs()) ** 2).mean() for u in outputs) / len(outputs)
 
 
 class SharedBinaryLayer(nn.Module):

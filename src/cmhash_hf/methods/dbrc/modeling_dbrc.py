@@ -9,8 +9,9 @@ What is implemented (from the paper's description; there is no public code):
   must reconstruct both modalities' inputs through two decoders (squared error), so the code keeps the inter-
   and intra-modal structure.
 - The adaptive tanh scales the activations before the tanh, tanh(α ⊙ z) with a learned α per unit, and a
-  penalty mean(1/α²) grows α so the outputs saturate towards ±1: binary codes learned end to end with plain
-  gradient descent, with no relax-then-threshold stage.
+  penalty makes the outputs saturate towards ±1: binary codes learned end to end with plain gradient descent,
+  with no relax-then-threshold stage. (The paper: the scale is learned so that the activations are brought into
+  the tanh's saturated range; it gives no formula for the penalty.)
 
 Our reading where the paper leaves room:
 
@@ -25,8 +26,16 @@ Our reading where the paper leaves room:
   which is what ties the two codes of a pair together.
 - Each reconstruction error is relative (‖x̂ − x‖² / ‖x‖² over the batch), so the image and text sides weigh
   the same whatever their scales; the loss averages over the two codes.
-- ``scaling="nonlinear"`` (our reading of the learned nonlinear scale) is tanh(α ⊙ z + β ⊙ z³), an odd cubic
-  scaling with β learned per unit and starting at 0; the penalty acts on α in both forms.
+- α = softplus(raw α) > 0, so the tanh never flips or flattens a unit. ``scaling="nonlinear"`` (our reading
+  of the learned nonlinear scale) is tanh(α ⊙ z + β ⊙ z³) with β = softplus(raw β) > 0 learned per unit
+  (starting at 0.01): an odd scaling that is strictly increasing in z (derivative α + 3βz² > 0), so the code
+  bit is the sign of the pre-activation in both forms.
+- The saturation penalty (weight ``saturation_weight``) is mean((1 − |u|)²) over the shared layer's outputs u
+  of both modalities (`saturation_penalty`), not a function of α alone. A penalty on α alone (mean(1/α²)
+  before) is moved by AdamW's normalised update at the same speed whatever its weight — weights 1 and 100 gave
+  the same α — and grows α without regard to where z lies. On the outputs, its gradient reaches α, the shared
+  projection and the layers below and competes with the reconstruction error, so its weight decides how close
+  to ±1 the codes are (tests/test_dbrc.py::test_a_larger_saturation_weight_saturates_the_codes_more).
 - The reconstruction targets are computed in `compute_loss` from the processed inputs the `TrainingBatch`
   carries (``batch.inputs``; the trainer keeps them in cached batches, ``reads_raw_inputs``).
 """
@@ -40,7 +49,16 @@ from transformers import initialization as init
 from ...modeling_utils import CrossModalHashPreTrainedModel
 from ...training_batch import TrainingBatch
 from .configuration_dbrc import DBRCConfig
-from .layers_dbrc import AdaptiveTanh, SharedBinaryLayer, build_decoder, reconstruction_target, reconstruction_width
+from .layers_dbrc import (
+    INITIAL_CUBIC_SCALE,
+    AdaptiveTanh,
+    SharedBinaryLayer,
+    build_decoder,
+    inverse_softplus,
+    reconstruction_target,
+    reconstruction_width,
+    saturation_penalty,
+)
 
 MODALITIES = ("image", "text")
 
@@ -83,9 +101,9 @@ class DBRCModel(CrossModalHashPreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
         if isinstance(module, AdaptiveTanh):
-            init.constant_(module.alpha, module.initial_scale)
-            if module.beta is not None:
-                init.zeros_(module.beta)
+            init.constant_(module.raw_alpha, inverse_softplus(module.initial_scale))
+            if module.raw_beta is not None:
+                init.constant_(module.raw_beta, inverse_softplus(INITIAL_CUBIC_SCALE))
 
     # ----------------------------------------------------------------- codes through the shared layer
     def hash_features(self, modality: str, features: torch.Tensor) -> torch.Tensor:
@@ -124,6 +142,6 @@ class DBRCModel(CrossModalHashPreTrainedModel):
             error = sum(((decoders[modality](code) - target) ** 2).sum() / energy for code in codes) / len(codes)
             total = total + weights[modality] * error
             parts[f"{modality}_reconstruction"] = error.detach()
-        penalty = self.binary_layer.activation.saturation_penalty()
+        penalty = saturation_penalty(codes)
         parts["saturation"] = penalty.detach()
         return total + self.config.saturation_weight * penalty, parts
