@@ -1,7 +1,8 @@
 """The Accelerate training loop: one loop for every method, driven by the method's training protocol.
 
 The loop knows methods only through the hooks of `CrossModalHashPreTrainedModel` (``training_steps``,
-``step_schedule``, ``step_parameters``, ``init_training_state``, ``update_training_state``, ``on_epoch_end``).
+``step_schedule``, ``step_parameters``, ``init_training_state``, ``before_first_epoch``, ``update_training_state``,
+``on_epoch_end``).
 Each step has its own AdamW optimiser; while a step runs, only its parameters take gradients, so alternating
 steps (image net / text net, generator / discriminator) never leak gradients into each other. It runs the same
 under ``accelerate launch`` (several processes, GPUs, mixed precision, gradient accumulation).
@@ -193,6 +194,7 @@ class HashTrainer:
             num_workers=args.num_workers,
         )
         train_labels = torch.from_numpy(train_rows.multi_hot()) if model.uses_labels else None
+        self.train_labels = train_labels
         # per-item state (e.g. F, G, B) starts from the run's seed, like the weights and the batch order
         self.state = model.init_training_state(train_labels, len(train_rows), state_generator(args.seed))
         prepared = self.accelerator.prepare(loader, *self.optimizers.values())
@@ -462,6 +464,8 @@ class HashTrainer:
         if not self.args.resume:
             self._start_fresh()
         position = self._resume() if self.args.resume else {"epoch": 0, "pass": 0, "batch": 0}
+        if not any(position.values()):  # a fresh start (a resume without a checkpoint too)
+            self.unwrapped.before_first_epoch(self.train_labels)
         if self.accelerator.is_main_process:
             atomic_write_text(self.output_dir / ARGS_FILE, json.dumps(self.args.to_dict(), indent=2))
             self.run.processor.save_pretrained(self.output_dir)
