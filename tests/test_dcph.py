@@ -1,4 +1,5 @@
-"""What makes DCPH DCPH: proxies far apart after stage 1, fixed and saved exactly, and its loss by hand."""
+"""What makes DCPH DCPH: proxies far apart after stage 1, fixed and saved exactly, no similarity between
+datapoints, and its loss by hand."""
 
 from __future__ import annotations
 
@@ -9,52 +10,84 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from cmhash_hf import CrossModalHashModel, TrainingBatch
-from cmhash_hf.methods.dcph import margin_dynamic_softmax_loss, proxy_network_loss
+from cmhash_hf.methods.dcph import margin_dynamic_softmax_loss, modeling_dcph, proxy_network_loss
+from cmhash_hf.methods.dcph.modeling_dcph import hadamard_proxy_code
+from cmhash_hf.modeling_utils import binarize
+from cmhash_hf.training import HashTrainingArguments, prepare_run
+from cmhash_hf.training.trainer import HashTrainer
 from method_cases import BATCH, HASH_BITS, NUM_CLASSES, tiny_batch, tiny_model
 
 
-def train_proxy_stage(model, steps: int = 30) -> None:
-    """Stage 1 the way the trainer runs it: the proxy step's own optimiser over the proxy network only."""
-    optimizer = torch.optim.AdamW(model.step_parameters("proxy"), lr=1e-3, weight_decay=0.0)
-    labels = tiny_batch()["labels"]
-    for _ in range(steps):
-        loss = model(labels=labels, training_step="proxy").loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-
-def test_schedule_runs_the_proxy_stage_first_without_towers():
+def test_stage_1_runs_before_the_first_epoch_and_stage_2_trains_only_the_towers():
     model = tiny_model("dcph")
-    assert [model.steps_for_epoch(e, 20) for e in (0, 1, 2, 19)] == [("proxy",), ("proxy",), ("image", "text"), ("image", "text")]
-    assert model.steps_for_epoch(0, 1) == ("proxy", "image", "text")  # a one-epoch run still does both stages
-    assert model.modalities_for_step("proxy") == set()
-    out = model(**tiny_batch(), training_step="proxy")
-    assert out.image_embeds is None and out.text_embeds is None and torch.isfinite(out.loss)
-    proxy_ids = {id(p) for p in model.step_parameters("proxy")}
+    assert model.training_steps == ("image", "text") and model.steps_for_epoch(0, 1) == ("image", "text")
+    assert not model.proxy_network.is_fixed
+    model.before_first_epoch(tiny_batch()["labels"])
+    assert model.proxy_network.is_fixed
+    proxy_ids = {id(p) for p in model.proxy_network.parameters()}
     assert proxy_ids.isdisjoint(id(p) for step in ("image", "text") for p in model.step_parameters(step))
 
 
-def test_proxies_of_different_labels_are_far_apart_after_stage_1():
-    model = tiny_model("dcph", proxy_hidden_dim=4096)  # the paper's width
-    train_proxy_stage(model)
+@pytest.mark.parametrize("bits", [16, 32, 64])
+def test_proxies_of_24_classes_have_no_positive_inner_product_after_stage_1(bits):
+    """The paper's widths and the MIRFlickr / NUS-WIDE class count: every pair of different classes' proxies at
+    Hamming distance >= K/2, with the default stage 1 (Hadamard start, 500 full-batch steps)."""
+    model = tiny_model("dcph", hash_bits=bits, num_classes=24, proxy_hidden_dim=4096)
+    summary = model.fit_proxies()
     proxies = model.proxies
-    assert proxies.shape == (NUM_CLASSES, HASH_BITS) and set(proxies.unique().tolist()) == {-1.0, 1.0}
+    assert proxies.shape == (24, bits) and set(proxies.unique().tolist()) == {-1.0, 1.0}
     inner = proxies @ proxies.T
-    different = ~torch.eye(NUM_CLASSES, dtype=torch.bool)
-    assert (inner[different] <= 0).all()  # i.e. Hamming distance >= K/2 between the proxies of different classes
+    assert (inner[~torch.eye(24, dtype=torch.bool)] <= 0).all() and summary["positive_pairs"] == 0
+    assert summary["separation"] < 0.01 and summary["quantization"] < 0.01  # outputs near ±1, hinges near 0
 
 
-def test_proxies_are_fixed_at_the_first_hashing_step_and_survive_save_load(tmp_path):
-    model = tiny_model("dcph")
+def test_stage_1_from_random_outputs_separates_the_proxies_by_training():
+    """Without the Hadamard start the paper's loss alone does the separating (at 64 bits it reaches zero; from
+    random outputs it needs the larger rate that would scramble a Hadamard start)."""
+    model = tiny_model("dcph", hash_bits=64, num_classes=24, proxy_hidden_dim=4096, proxy_start="random",
+                       proxy_learning_rate=1e-3)
+    with torch.no_grad():
+        start = binarize(model.proxy_network())
+    before = int(((start @ start.T).triu(diagonal=1) > 0).sum())
+    assert before > 20  # random codes: about half of the 276 pairs
+    assert model.fit_proxies()["positive_pairs"] == 0
+
+
+def test_hadamard_proxy_code_rows_and_negatives():
+    code = hadamard_proxy_code(5, 4)
+    assert code.tolist() == [[1, 1, 1, 1], [-1, -1, -1, -1], [1, -1, 1, -1], [-1, 1, -1, 1], [1, 1, -1, -1]]
+    inner = code @ code.T
+    assert set(inner[~torch.eye(5, dtype=torch.bool)].tolist()) == {0.0, -4.0}
+    assert hadamard_proxy_code(9, 4) is None and hadamard_proxy_code(4, 6) is None  # > 2K classes; K not 2^n
+
+
+def test_stage_1_takes_its_own_number_of_steps_whatever_the_run_length(tmp_path, monkeypatch):
+    """A one-epoch run that alternates by batch still gives the proxy network all of its ``proxy_steps``."""
+    calls = []
+    loss = modeling_dcph.proxy_network_loss
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return loss(*args, **kwargs)
+
+    monkeypatch.setattr(modeling_dcph, "proxy_network_loss", counted)
+    args = HashTrainingArguments(method="dcph", output_dir=str(tmp_path), bits=8, epochs=1, batch_size=8,
+                                 max_train_samples=16, dataset_kwargs={"num_items": 2400},
+                                 method_kwargs={"proxy_hidden_dim": 32, "proxy_steps": 37, "alternate_by": "batch"})
+    HashTrainer(args, prepare_run(args)).train()
+    assert len(calls) == 37
+    saved = load_file(tmp_path / "model.safetensors")["proxy_network.codes"]
+    assert set(saved.unique().tolist()) == {-1.0, 1.0}
+
+
+def test_proxies_are_fixed_by_stage_1_and_survive_save_load(tmp_path):
+    model = tiny_model("dcph", proxy_steps=5)
     assert not model.proxy_network.is_fixed and torch.equal(model.proxy_network.codes, torch.zeros(NUM_CLASSES, HASH_BITS))
-    train_proxy_stage(model, steps=5)
-    batch, index = tiny_batch(), torch.arange(BATCH)
-    state = model.init_training_state(batch["labels"], BATCH)
-    expected = model.proxies.clone()
-    out = model(**batch, training_step="image", training_state=state, sample_index=index)
-    model.update_training_state(state, "image", out.image_embeds, None, index)
+    model.fit_proxies()
+    with torch.no_grad():
+        expected = binarize(model.proxy_network())
     assert model.proxy_network.is_fixed and torch.equal(model.proxy_network.codes, expected)
+    assert model.fit_proxies() == {}  # fixed proxies are not trained again
     with torch.no_grad():  # the proxy network moving no longer moves the proxies
         model.proxy_network.layers[-2].bias.add_(5.0)
     assert torch.equal(model.proxies, expected)
@@ -141,3 +174,35 @@ def test_hashing_step_loss_is_the_weighted_sum_of_its_parts_with_the_unified_cod
         assert all(terms[name].item() > 0 for name in ("proxy", "cross_modal", "quantization")), terms
         expected = terms["proxy"] + 0.4 * terms["cross_modal"] + 0.15 * terms["quantization"]
         assert math.isclose(out.loss.item(), expected.item(), rel_tol=1e-5)
+
+
+def test_cross_modal_term_scores_the_fused_code_against_the_proxies_by_hand():
+    """u = (0.5, 0.5), the text code b = sign(0.3, −0.2) = (1, −1): fused (u + b)/2 = (0.75, −0.25); normalised
+    logits against the proxies (1,1), (1,−1), (−1,1) are 0.25, 0.5, −0.5; the label is class 0, so
+    γ(s⁺ − σ) = 20 · (0.25 − 0.2) = 1 and the negatives are 20 · 0.5 = 10 and −10."""
+    model = tiny_model("dcph", hash_bits=2, num_classes=3, cross_modal_weight=0.3, quantization_weight=0.0)
+    with torch.no_grad():
+        model.proxy_network.codes.copy_(torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0]]))
+    u = torch.tensor([[0.5, 0.5]], requires_grad=True)
+    batch = TrainingBatch(image_embeds=u, text_embeds=torch.tensor([[0.3, -0.2]]), labels=torch.tensor([[1.0, 0.0, 0.0]]))
+    loss, parts = model.step_loss("image", batch)
+    cross = -math.log(math.e / (math.e + math.exp(10.0) + math.exp(-10.0)))
+    proxy = -math.log(math.exp(6.0) / (math.exp(6.0) + 2.0))  # u's logits 0.5, 0, 0: γ(0.5 − 0.2) = 6
+    assert math.isclose(parts["cross_modal"].item(), cross, rel_tol=1e-5)
+    assert math.isclose(loss.item(), proxy + 0.3 * cross, rel_tol=1e-5)
+
+
+def test_no_term_couples_two_datapoints():
+    """Each item's loss depends on its own outputs, labels and codes only: the batch loss is the mean of the
+    one-item losses (a pairwise similarity target between batch items would break this)."""
+    model = tiny_model("dcph")
+    model.fit_proxies()
+    batch, index = tiny_batch(), torch.tensor([3, 1, 0, 2])
+    state = model.init_training_state(batch["labels"], BATCH, generator=torch.Generator().manual_seed(1))
+    outputs = torch.randn(BATCH, HASH_BITS).tanh()
+    whole, parts = model.step_loss("text", TrainingBatch(text_embeds=outputs, labels=batch["labels"], state=state,
+                                                         sample_index=index))
+    singles = [model.step_loss("text", TrainingBatch(text_embeds=outputs[i:i + 1], labels=batch["labels"][i:i + 1],
+                                                     state=state, sample_index=index[i:i + 1]))[1] for i in range(BATCH)]
+    for name in ("proxy", "cross_modal", "quantization"):
+        assert math.isclose(parts[name].item(), sum(s[name].item() for s in singles) / BATCH, rel_tol=1e-5), name

@@ -489,8 +489,8 @@ def test_a_training_row_without_labels_is_named(tmp_path, capsys):
     assert code == 2
     assert capsys.readouterr().err == (
         f"cmhash: error: Row {victim} of {folder} has no labels (1 training row(s) without labels: {victim}), but dcmh "
-        "is a supervised method that learns from labels: give those rows labels, remove them from the dataset, or "
-        "train an unsupervised method (e.g. dbrc).\n"
+        "is a supervised method that learns from labels: give those rows labels, remove them from the dataset, pass "
+        "--skip-bad-rows to train on the other rows, or train an unsupervised method (e.g. dbrc).\n"
     )
     assert not (tmp_path / "run" / "model.safetensors").exists()
 
@@ -505,15 +505,15 @@ def test_an_empty_caption_names_its_dataset_row_in_training_and_in_evaluation_en
     code = main(["train", "--method", "dcmh", "--dataset", str(folder), "--epochs", "1", "--batch-size", "64",
                  "--output-dir", str(tmp_path / "run")])
     assert code == 2
-    message = (f"Dataset row {victim} has an empty caption ('text' column): every caption needs at least one word; "
-               "fix or remove that row.")
-    assert capsys.readouterr().err == f"cmhash: error: {message}\n"
+    message = f"Dataset row {victim} has an empty caption ('text' column): every caption needs at least one word."
+    assert capsys.readouterr().err == (f"cmhash: error: {message} Fix or remove that row, or pass --skip-bad-rows to "
+                                       "leave out such rows and go on with the rest.\n")
     # the same row met while encoding a selection of rows (what evaluate and index do)
     model = CrossModalHashModel.from_config(AutoConfig.for_model("dcmh", hash_bits=16, num_classes=24))
     processor = CrossModalHashProcessor.from_texts(data.texts(), text_mode="bow")
     with pytest.raises(ValueError) as caught:
         encode_dataset(model, processor, load_cross_modal_dataset(str(folder)), np.array([0, 1, victim, 2]))
-    assert str(caught.value) == message
+    assert str(caught.value) == f"{message} Fix or remove that row."  # evaluate has no --skip-bad-rows
 
 
 def test_an_unreadable_picture_names_its_dataset_row(tmp_path, capsys):
@@ -530,5 +530,5 @@ def test_an_unreadable_picture_names_its_dataset_row(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith(f"cmhash: error: Dataset row {victim} could not be read: ") and err.endswith(
-        ". Fix or remove that row.\n"), err
+        ". Fix or remove that row, or pass --skip-bad-rows to leave out such rows and go on with the rest.\n"), err
     assert len(err.splitlines()) == 1

@@ -159,3 +159,17 @@ def test_the_epoch_end_update_sets_the_codes_from_the_recorded_outputs(method, t
     assert torch.equal(state.codes, torch.where(total >= 0, 1.0, -1.0))
     saved = json.loads((tmp_path / "checkpoints" / "epoch-2" / "trainer_state.json").read_text())
     assert saved["epoch"] == 2
+
+
+@pytest.mark.parametrize("method", ["dcmh", "dcph", "dfah"])
+def test_every_item_outputs_are_recorded_during_an_epoch(method, tmp_path):
+    """`update_training_state` writes each batch's outputs into the per-item state: after one epoch no row of
+    the image or text outputs is still the seeded random start (the same seed gives the same start)."""
+    start = _trainer(method, tmp_path / "start").state
+    trained = _trainer(method, tmp_path / "trained")
+    trained.train()
+    for stream in ("image", "text"):
+        before, after = start.outputs(stream), trained.state.outputs(stream)
+        assert before.shape == (ITEMS, BITS)
+        assert (after != before).any(dim=1).all(), stream
+        assert after.abs().max() < 1.0  # tanh outputs, not the Gaussian start

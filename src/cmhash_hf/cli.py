@@ -171,6 +171,19 @@ def run_train(ns: argparse.Namespace) -> None:
         return
     print(f"Saved model and processor to {args.output_dir}")
     print(json.dumps({k: v for k, v in metrics.items() if "/" not in k or k.endswith("/loss")}, indent=2))
+    if args.skip_bad_rows:
+        _print_skipped(Path(args.output_dir), "training row(s)")
+
+
+def _print_skipped(folder: Path, what: str) -> None:
+    """The rows ``--skip-bad-rows`` left out, as recorded in ``folder/skipped_rows.json`` (at most 20 lines)."""
+    from .data.bad_rows import SKIPPED_ROWS_FILE, format_skipped_rows, read_skipped_rows
+
+    skipped = read_skipped_rows(folder / SKIPPED_ROWS_FILE)
+    if skipped:
+        print(f"Left out {len(skipped)} {what} that could not be used (--skip-bad-rows; all listed in "
+              f"{folder / SKIPPED_ROWS_FILE}):")
+        print(format_skipped_rows(skipped))
 
 
 def run_evaluate(ns: argparse.Namespace) -> None:
@@ -286,7 +299,9 @@ def run_index(ns: argparse.Namespace) -> None:
     what = args.images or args.texts or f"{info.get('dataset')} ({info.get('split')})"
     resumed = f" ({report.shards_resumed} shard(s) kept from an interrupted run)" if report.shards_resumed else ""
     print(f"Indexed {report.indexed} items of {what} into {args.backend} -> {report.folder}{resumed}")
-    if report.skipped:
+    if args.skip_bad_rows:
+        _print_skipped(report.folder, "item(s)")
+    elif report.skipped:
         print(f"Left out {len(report.skipped)} unreadable file(s):")
         for problem in report.skipped:
             print(f"  {problem}")

@@ -16,8 +16,14 @@ How it runs (`build_collection`):
   `cmhash_hf.retrieval.collection`), switched into place in one step;
 * a killed run started again with the same settings keeps the finished shards and encodes only the rest; other
   settings start over. The shards are deleted once the collection is written;
-* a picture that cannot be read is reported by path and left out; the others are indexed, and the count of
-  left-out files comes with the result.
+* a picture file that cannot be read is reported by path and left out; the others are indexed, and the count of
+  left-out files comes with the result;
+* a row of a dataset (or a line of a caption file) that cannot be used — an empty caption, a stored picture that
+  cannot be decoded — stops the run with an error naming the row, or with ``skip_bad_rows``
+  (``--skip-bad-rows``) is left out like an unreadable file. The items left out then get no code and no id: ids
+  stay consecutive positions in the collection (the ``row`` column says which dataset row each item is), and
+  the left-out ones are listed in ``skipped_rows.json`` in the collection folder
+  (`cmhash_hf.data.bad_rows`). A shard records its left-out items, so a resumed run lists them too.
 
 Item metadata (dataset row or file path, caption, label names) goes to the collection's ``items.arrow``, read
 memory-mapped.
@@ -69,6 +75,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .data import load_cross_modal_dataset
+from .data.bad_rows import SKIP_REMEDY, SkippedRow, caption_problem, picture_problem, write_skipped_rows
 from .file_utils import atomic_write_bytes, atomic_write_text
 from .processing import CrossModalHashProcessor, load_image
 from .retrieval.collection import Collection, CollectionWriter
@@ -88,6 +95,7 @@ __all__ = [
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 SPLITS = ("query", "train", "database")
 MANIFEST_FILE = "manifest.json"
+SHARD_FORMAT = 2  # 2: left-out items recorded as {"row", "path", "reason"} records
 
 
 # ---------------------------------------------------------------------------------------------- sources
@@ -122,6 +130,10 @@ class Source:
         """What identifies this source for resuming (equal fingerprints mean the same items in the same order)."""
         return {"info": self.info, "length": len(self) if self.sized else None}
 
+    def describe(self, item: dict[str, Any]) -> str:
+        """How an error names an item: its file, else its dataset row."""
+        return item["path"] if item.get("path") else f"Dataset row {item['row']}"
+
 
 class DatasetSplitSource(Source):
     """Rows of a `CrossModalDataset` (a protocol split of it, usually)."""
@@ -140,7 +152,10 @@ class DatasetSplitSource(Source):
 
     def item(self, position: int) -> dict[str, Any]:
         row = int(self.rows[position])
-        record = self.data.dataset[row]
+        try:
+            record = self.data.dataset[row]
+        except (OSError, ValueError) as err:  # a stored picture that cannot be decoded
+            return {"image": None, "text": None, "row": row, "path": None, "labels": [], "error": picture_problem(err)}
         labels = record.get("labels") or []
         if self.data.labels_are_indices:
             labels = [self.data.label_names[j] for j in labels]
@@ -218,6 +233,9 @@ class TextFileSource(Source):
 
     def fingerprint(self) -> dict[str, Any]:
         return {"info": self.info, "length": len(self), "sha256": self.digest}
+
+    def describe(self, item: dict[str, Any]) -> str:
+        return f"Line {item['row'] + 1} of {self.info['file']}"
 
 
 class StreamingSource(Source):
@@ -319,14 +337,19 @@ class _ShardItems(Dataset):
 
 
 def _opened(item: dict[str, Any], position: int) -> dict[str, Any]:
-    """The item with its picture file opened; an unreadable one gets ``error`` (the message) instead."""
+    """The item with its picture file opened; an unreadable one gets ``error`` (the reason) instead."""
     image = item.get("image")
     if isinstance(image, (str, os.PathLike)):
         try:
             item = {**item, "image": load_image(image, position)}
         except (OSError, ValueError) as err:
-            return {**item, "image": None, "error": f"{item.get('path') or image}: {err}"}
+            return {**item, "image": None, "path": item.get("path") or str(image), "error": str(err)}
     return item
+
+
+def _problem(item: dict[str, Any], sides: Sequence[str]) -> str | None:
+    """Why an item cannot be encoded (its ``error``, an empty caption), or None."""
+    return item.get("error") or (caption_problem(item["text"]) if "text" in sides else None)
 
 
 def _collate(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -360,7 +383,7 @@ _SHARD_SCHEMA = pa.schema([
 
 
 def _write_shard(path: Path, sides: Sequence[str], items: list[dict[str, Any]], codes: dict[str, list[np.ndarray]],
-                 skipped: list[str]) -> None:
+                 skipped: list[SkippedRow]) -> None:
     """One finished shard as an Arrow file (packed codes + metadata; left-out files in the schema metadata)."""
     def packed(side: str) -> list[bytes | None]:
         if side not in sides or not items:
@@ -374,14 +397,14 @@ def _write_shard(path: Path, sides: Sequence[str], items: list[dict[str, Any]], 
         "path": pa.array([item["path"] for item in items], pa.string()),
         "text": pa.array([item["text"] if isinstance(item["text"], str) else None for item in items], pa.string()),
         "labels": pa.array([list(item["labels"]) for item in items], pa.list_(pa.string())),
-    }, schema=_SHARD_SCHEMA).replace_schema_metadata({"skipped": json.dumps(skipped)})
+    }, schema=_SHARD_SCHEMA).replace_schema_metadata({"skipped": json.dumps([item.to_dict() for item in skipped])})
     sink = pa.BufferOutputStream()
     with pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
     atomic_write_bytes(path, sink.getvalue().to_pybytes())
 
 
-def _read_shard(path: Path, bits: int) -> tuple[pa.Table, dict[str, np.ndarray], list[str]]:
+def _read_shard(path: Path, bits: int) -> tuple[pa.Table, dict[str, np.ndarray], list[SkippedRow]]:
     with pa.memory_map(str(path), "r") as handle:
         table = pa.ipc.open_file(handle).read_all()
     nbytes = (bits + 7) // 8
@@ -393,13 +416,14 @@ def _read_shard(path: Path, bits: int) -> tuple[pa.Table, dict[str, np.ndarray],
             codes[side] = flat.reshape(table.num_rows, nbytes)
         elif not table.num_rows:
             codes[side] = np.zeros((0, nbytes), dtype=np.uint8)
-    return table, codes, json.loads((table.schema.metadata or {}).get(b"skipped", b"[]"))
+    skipped = json.loads((table.schema.metadata or {}).get(b"skipped", b"[]"))
+    return table, codes, [SkippedRow.from_dict(record) for record in skipped]
 
 
 @dataclass
 class IndexReport:
-    """What `build_collection` did: the folder, items indexed, files left out (each ``path: reason``), shards
-    encoded now and shards kept from an earlier, interrupted run."""
+    """What `build_collection` did: the folder, items indexed, items left out (each ``path: reason`` for a file,
+    ``row N: reason`` for a dataset row), shards encoded now and shards kept from an earlier, interrupted run."""
 
     folder: Path
     indexed: int
@@ -441,12 +465,14 @@ def build_collection(
     shard_size: int = 10_000,
     progress: bool | None = None,
     info: dict[str, Any] | None = None,
+    skip_bad_rows: bool = False,
 ) -> IndexReport:
     """Encode every item of ``source`` with ``model`` and write a collection folder at ``output`` (see the module
     docstring); every process of an ``accelerate launch`` calls it, and all get the report.
 
     Raises:
-        ValueError: bad settings, or no item of the source could be read.
+        ValueError: bad settings, a row that cannot be used (without ``skip_bad_rows``), or no item of the
+            source could be read.
     """
     for name, value in (("batch_size", batch_size), ("shard_size", shard_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -459,7 +485,7 @@ def build_collection(
     shards = output.parent / f".{output.name}.shards"
     manifest = {"source": source.fingerprint(), "sides": list(source.sides), "bits": bits, "shard_size": shard_size,
                 "model": getattr(model, "name_or_path", "") or "", "method": model.config.model_type,
-                "weights": _weights_digest(model)}
+                "weights": _weights_digest(model), "shard_format": SHARD_FORMAT, "skip_bad_rows": skip_bad_rows}
     _prepare_shards(shards, manifest, state)
     total = len(source) if source.sized else None
     count = math.ceil(total / shard_size) if total is not None else None
@@ -477,7 +503,7 @@ def build_collection(
                 continue
             loader = DataLoader(_ShardItems(source, start, stop), batch_size=batch_size, num_workers=num_workers,
                                 collate_fn=_collate)
-            _encode_shard(model, processor, source.sides, loader, shards / _shard_name(number), bar)
+            _encode_shard(model, processor, source, loader, shards / _shard_name(number), bar, skip_bad_rows)
             encoded += 1
     else:
         number = -1
@@ -495,7 +521,7 @@ def build_collection(
                 continue
             batches = (list(map(_opened, chunk[i : i + batch_size], itertools.count(i)))
                        for i in range(0, len(chunk), batch_size))
-            _encode_shard(model, processor, source.sides, batches, shards / _shard_name(number), bar)
+            _encode_shard(model, processor, source, batches, shards / _shard_name(number), bar, skip_bad_rows)
             encoded += 1
         count = number
     bar.close()
@@ -504,11 +530,12 @@ def build_collection(
     if state.is_main_process:
         indexed, skipped = _merge(shards, count, bits, source, output, backend=backend, uri=uri, kind=kind,
                                   options=options, table_prefix=table_prefix, overwrite=overwrite,
-                                  info={"method": model.config.model_type, **source.info, **(info or {})})
+                                  info={"method": model.config.model_type, **source.info, **(info or {})},
+                                  record_skipped=skip_bad_rows)
     state.wait_for_everyone()
     if not state.is_main_process:
         indexed = len(Collection.load(folder))
-    return IndexReport(folder, indexed, skipped, encoded, resumed)
+    return IndexReport(folder, indexed, [str(item) for item in skipped], encoded, resumed)
 
 
 def _weights_digest(model: Any) -> str:
@@ -520,14 +547,24 @@ def _weights_digest(model: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-def _encode_shard(model: Any, processor: CrossModalHashProcessor, sides: Sequence[str], batches: Any, path: Path,
-                  bar: Any) -> None:
+def _encode_shard(model: Any, processor: CrossModalHashProcessor, source: Source, batches: Any, path: Path,
+                  bar: Any, skip_bad_rows: bool) -> None:
+    """Encode one shard's batches and write the shard. Unreadable files are left out; a row that cannot be used
+    is left out with ``skip_bad_rows``, else it stops the run with an error naming it."""
+    sides = source.sides
     items: list[dict[str, Any]] = []
     codes: dict[str, list[np.ndarray]] = {side: [] for side in sides}
-    skipped: list[str] = []
+    skipped: list[SkippedRow] = []
     for batch in batches:
-        readable = [item for item in batch if "error" not in item]
-        skipped.extend(item["error"] for item in batch if "error" in item)
+        readable = []
+        for item in batch:
+            problem = _problem(item, sides)
+            if problem is None:
+                readable.append(item)
+            elif item.get("path") or skip_bad_rows:
+                skipped.append(SkippedRow(item.get("row"), problem, item.get("path")))
+            else:
+                raise ValueError(f"{source.describe(item)} cannot be indexed: {problem}. {SKIP_REMEDY}")
         if readable:
             for side, values in _encode_batch(model, processor, sides, readable).items():
                 codes[side].append(values)
@@ -537,10 +574,11 @@ def _encode_shard(model: Any, processor: CrossModalHashProcessor, sides: Sequenc
 
 
 def _merge(shards: Path, count: int, bits: int, source: Source, output: Path, *, info: dict[str, Any],
-           **backend: Any) -> tuple[int, list[str]]:
-    """Write every shard, in input order, into one collection; remove the shards afterwards."""
+           record_skipped: bool, **backend: Any) -> tuple[int, list[SkippedRow]]:
+    """Write every shard, in input order, into one collection (with ``record_skipped``, plus the list of items
+    left out as ``skipped_rows.json``); remove the shards afterwards."""
     writer = CollectionWriter(output, bits, sides=source.sides, info=info, **backend)
-    skipped: list[str] = []
+    skipped: list[SkippedRow] = []
     try:
         for number in range(count):
             table, codes, left_out = _read_shard(shards / _shard_name(number), bits)
@@ -553,7 +591,10 @@ def _merge(shards: Path, count: int, bits: int, source: Source, output: Path, *,
                        rows=[None if r < 0 else r for r in columns["row"]], paths=columns["path"],
                        texts=columns["text"], labels=columns["labels"])
         if writer.count == 0:
-            raise ValueError(f"No item could be indexed: {len(skipped)} unreadable ({'; '.join(skipped[:3])})")
+            raise ValueError(f"No item could be indexed: {len(skipped)} unreadable "
+                             f"({'; '.join(map(str, skipped[:3]))})")
+        if record_skipped:
+            write_skipped_rows(writer.staging, skipped)
     except BaseException:
         writer.abort()
         raise
@@ -625,6 +666,10 @@ class IndexArguments:
     num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes that read pictures"})
     shard_size: int = field(default=10_000, metadata={
         "help": "items per shard: the unit of resuming and of sharing work among processes"})
+    skip_bad_rows: bool = field(default=False, metadata={
+        "help": "leave out dataset rows that cannot be used (empty caption, picture that cannot be decoded) instead "
+                "of stopping at the first; they get no code, and are listed at the end and in skipped_rows.json in "
+                "the collection folder"})
     progress: bool | None = field(default=None, metadata={"help": "progress bar (default: on a terminal)", "cli": False})
 
     def backend_options(self) -> dict[str, Any]:
@@ -649,4 +694,5 @@ def run_index(args: IndexArguments) -> IndexReport:
         streaming=args.streaming, backend=args.backend, uri=args.uri, kind=args.kind, options=args.backend_options(),
         table_prefix=args.table_prefix, overwrite=args.overwrite, batch_size=args.batch_size,
         num_workers=args.num_workers, shard_size=args.shard_size, progress=args.progress,
+        skip_bad_rows=args.skip_bad_rows,
     )

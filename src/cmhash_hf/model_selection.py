@@ -8,8 +8,7 @@ query set is never looked at.
 
 The epoch-E checkpoint of the longest run stands for an E-epoch run. That is exact when a method's schedule does
 not depend on the total number of epochs (there is no learning-rate schedule, and data order depends only on
-seed and epoch); DCPH with a fractional ``proxy_epochs`` is the exception: in the selection run its proxy stage
-lasts that fraction of the *longest* run.
+seed and epoch), which holds for every method (DCPH's proxy stage is a number of steps of its own).
 
 Example:
     >>> curve = [{"epochs": 20, "map_i2t": 0.25, "map_t2i": 0.50}, {"epochs": 40, "map_i2t": 0.27, "map_t2i": 0.52}]

@@ -10,8 +10,8 @@ Training protocol (class attributes and hooks a method may override):
 - ``training_steps``: names of the optimisation steps; each gets its own optimiser over ``step_parameters(step)``.
 - ``step_schedule``: ``"batch"`` runs every step on each batch in turn; ``"epoch"`` makes one pass over the
   training data per step (DCMH's "update the image net with G fixed, then the text net with F fixed").
-- ``steps_for_epoch(epoch, num_epochs)``: the steps active in an epoch (all by default); multi-stage methods
-  (e.g. a proxy-network stage before the hashing stage) return a subset.
+- ``steps_for_epoch(epoch, num_epochs)``: the steps active in an epoch (all by default); a method whose
+  stages take turns by epoch returns a subset.
 - ``uses_labels``: False for unsupervised methods, whose training never reads labels.
 - ``reads_raw_inputs``: True for methods whose loss reads the processed inputs themselves (DBRC reconstructs
   them), so batches built from the feature cache of a frozen encoder still carry them.
@@ -27,6 +27,8 @@ Training protocol (class attributes and hooks a method may override):
 - ``init_training_state(train_labels, num_items, generator)``: per-item state kept across steps (an
   ``nn.Module`` whose buffers are checkpointed with the run, e.g. `ItemCodeState`), or None; its random start
   is drawn from ``generator``, which the trainer seeds with the run's seed.
+- ``before_first_epoch(train_labels)``: work done once before the first epoch of a fresh run, on the labels
+  alone (DCPH trains and fixes its proxies); a resumed run skips it (its checkpoint holds the result).
 - ``update_training_state(state, step, image_embeds, text_embeds, sample_index)``: called after each optimiser
   step with the batch outputs gathered from every process.
 - ``on_epoch_end(state, epoch)``: e.g. DCMH's B = sign(γ(F + G)).
@@ -617,6 +619,12 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
         ``generator`` (seeded by the trainer from the run's seed) draws any random start of the state.
         """
         return None
+
+    def before_first_epoch(self, train_labels: torch.Tensor | None) -> None:
+        """Work done once before the first epoch of a fresh run (not on resume); nothing by default.
+
+        ``train_labels`` are the training set's multi-hot labels (None for unsupervised methods).
+        """
 
     def update_training_state(
         self,

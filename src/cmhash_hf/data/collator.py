@@ -19,17 +19,20 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset as TorchDataset
 
+from .bad_rows import FIX_ROW
 from .loading import CrossModalDataset, labels_to_multi_hot
 
 
 class IndexedRows(TorchDataset):
     """A torch view of some rows of a `CrossModalDataset`; each item carries ``sample_index`` (its position) and
     ``dataset_row`` (its row in the full dataset: ``row_ids[position]``, or the position itself), which errors
-    about a bad row name."""
+    about a bad row name; ``remedy`` ends such an error (training names ``--skip-bad-rows`` there)."""
 
-    def __init__(self, data: CrossModalDataset, columns: list[str], row_ids: Sequence[int] | None = None) -> None:
+    def __init__(self, data: CrossModalDataset, columns: list[str], row_ids: Sequence[int] | None = None,
+                 remedy: str = FIX_ROW) -> None:
         self.rows = data.dataset.select_columns(columns)
         self.row_ids = None if row_ids is None else [int(r) for r in row_ids]
+        self.remedy = remedy
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -40,7 +43,7 @@ class IndexedRows(TorchDataset):
         try:
             values = self.rows[position]
         except (OSError, ValueError) as err:  # e.g. a picture whose bytes PIL cannot decode
-            raise ValueError(f"Dataset row {row} could not be read: {err}. Fix or remove that row.") from None
+            raise ValueError(f"Dataset row {row} could not be read: {err}. {self.remedy}") from None
         return dict(values, sample_index=position, dataset_row=row)
 
 
@@ -49,16 +52,19 @@ class CrossModalCollator:
 
     The processor's sides decide which columns are read: pictures (``image``) or ``image_features``; raw ``text``
     for a tokenizer or bag-of-words side, ``text_features`` for feature vectors. With ``num_labels=0`` (a dataset without
-    labels) the ``labels`` column is not read and batches carry no ``labels``.
+    labels) the ``labels`` column is not read and batches carry no ``labels``. A batch that cannot be processed
+    is an error naming the first bad dataset row, ended by ``remedy``.
     """
 
     def __init__(
-        self, processor: Any, num_labels: int, labels_are_indices: bool = True, skip: tuple[str, ...] = ()
+        self, processor: Any, num_labels: int, labels_are_indices: bool = True, skip: tuple[str, ...] = (),
+        remedy: str = FIX_ROW,
     ) -> None:
         self.processor = processor
         self.num_labels = num_labels
         self.labels_are_indices = labels_are_indices
         self.skip = tuple(skip)  # modalities whose inputs are not read (e.g. served from a feature cache)
+        self.remedy = remedy
 
     @property
     def columns(self) -> list[str]:
@@ -94,10 +100,10 @@ class CrossModalCollator:
                 value = row[side.column]
                 if isinstance(value, str) and not value.strip():
                     return ValueError(f"Dataset row {name} has an empty caption ({side.column!r} column): every caption "
-                                      "needs at least one word; fix or remove that row.")
+                                      f"needs at least one word. {self.remedy}")
                 try:
                     self.processor(**{side.argument: [value]}, return_tensors="pt")
                 except ValueError as single:
-                    return ValueError(f"Dataset row {name} could not be read ({side.column!r} column): {single} Fix or "
-                                      "remove that row.")
+                    return ValueError(f"Dataset row {name} could not be read ({side.column!r} column): {single} "
+                                      f"{self.remedy}")
         return err

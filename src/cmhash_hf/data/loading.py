@@ -72,6 +72,11 @@ class CrossModalDataset:
         return "text" in self.dataset.column_names
 
     @property
+    def has_raw_texts(self) -> bool:
+        """Whether the text side reads captions (a ``text`` column, and no ``text_features`` to prefer)."""
+        return self.has_texts and self.text_feature_dim is None
+
+    @property
     def has_labels(self) -> bool:
         """Whether the rows carry labels (unsupervised training can do without; evaluation cannot)."""
         return "labels" in self.dataset.column_names

@@ -167,6 +167,11 @@ class CollectionWriter:
         self.count = 0
         self._aborted = False
 
+    @property
+    def staging(self) -> Path:
+        """The new folder being written; files a caller adds to it switch into place with the collection."""
+        return self._scratch
+
     def add(
         self,
         image_codes: Any = None,

@@ -111,6 +111,10 @@ class HashTrainingArguments:
     dataset_kwargs: dict[str, Any] = _setting(dict, "arguments of a built-in dataset's generator, e.g. num_items=1000")
     method_kwargs: dict[str, Any] = _setting(dict, "override a field of the method's config, e.g. --set balance_weight=0.5",
                                              aliases=["--set"])
+    skip_bad_rows: bool = _setting(
+        False, "leave out training rows that cannot be used (empty caption, picture that cannot be decoded, no "
+        "labels for a supervised method), found in one pass before training, instead of stopping at the first; "
+        "they are listed at the end and in skipped_rows.json in the run folder")
     num_workers: int = _setting(0, "DataLoader worker processes")
     image_feature_transform: str = _setting("standardize", "transform of image_features inputs (feature datasets), "
                                             "fitted on the training set", choices=FEATURE_TRANSFORMS)

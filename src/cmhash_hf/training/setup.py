@@ -11,7 +11,8 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from transformers import set_seed
 
 from ..auto import CrossModalHashModel, get_method
 from ..data import CrossModalDataset, SplitIndices, load_cross_modal_dataset
+from ..data.bad_rows import SKIPPED_ROWS_FILE, SkippedRow, find_bad_rows, read_skipped_rows
 from ..data.splits import validation_protocol
 from ..encoders.presets import build_processor, encoder_specs
 from ..encoders.pretrained import load_image_processor, load_tokenizer
@@ -26,6 +28,7 @@ from ..modeling_utils import CrossModalHashPreTrainedModel
 from ..processing import PROCESSOR_FILE, CrossModalHashProcessor
 from .arguments import HashTrainingArguments
 
+logger = logging.getLogger(__name__)
 
 @dataclass
 class PreparedRun:
@@ -37,13 +40,15 @@ class PreparedRun:
     processor: CrossModalHashProcessor
     model: CrossModalHashPreTrainedModel
     validation: SplitIndices | None = None  # with eval_every_epochs: the split scored during training
+    skipped: list[SkippedRow] = field(default_factory=list)  # with skip_bad_rows: training rows left out
 
 
 def prepare_run(args: HashTrainingArguments) -> PreparedRun:
     """Load the dataset, draw its split, and build processor and model for ``args``.
 
     On ``--resume`` the processor saved in the run folder is reused, so the tokenizer or vocabulary (and hence
-    the model's shapes) are exactly those of the interrupted run.
+    the model's shapes) are exactly those of the interrupted run. With ``skip_bad_rows`` the training rows that
+    cannot be used are left out before anything else is built from them (`without_bad_rows`).
     """
     config_class, model_class = get_method(args.method)  # unknown method: fail before any work
     config_class.check_overrides(args.method_kwargs)  # a typo in --set: fail before any work too
@@ -58,9 +63,12 @@ def prepare_run(args: HashTrainingArguments) -> PreparedRun:
     # Validation during training: train on <protocol>-validation's training part, score on its queries.
     validation = data.get_split(validation_protocol(args.protocol), args.split_seed) if args.eval_every_epochs else None
     train_part = (validation or split).train
-    train_indices = train_part[: args.max_train_samples] if args.max_train_samples else train_part
+    train_indices = np.asarray(train_part[: args.max_train_samples] if args.max_train_samples else train_part)
+    skipped: list[SkippedRow] = []
+    if args.skip_bad_rows:
+        train_indices, skipped = without_bad_rows(args, data, train_indices, model_class.uses_labels)
     if model_class.uses_labels:
-        check_rows_have_labels(data, np.asarray(train_indices), args.method)
+        check_rows_have_labels(data, train_indices, args.method)
     if args.resume and (Path(args.output_dir) / PROCESSOR_FILE).is_file():
         processor = CrossModalHashProcessor.from_pretrained(args.output_dir)
     else:
@@ -78,7 +86,32 @@ def prepare_run(args: HashTrainingArguments) -> PreparedRun:
         dataset_name=data.source,
         **args.method_kwargs,
     )
-    return PreparedRun(data, split, np.asarray(train_indices), processor, model, validation)
+    return PreparedRun(data, split, train_indices, processor, model, validation, skipped)
+
+
+def without_bad_rows(args: HashTrainingArguments, data: CrossModalDataset, train_indices: np.ndarray,
+                  need_labels: bool) -> tuple[np.ndarray, list[SkippedRow]]:
+    """The training rows without those that cannot be used, and those (`cmhash_hf.data.bad_rows`).
+
+    A pre-pass over the training rows rather than dropping rows from batches: the training set is fixed before
+    the processor, the per-item state and the batch order are built on it, so every epoch sees the same rows and
+    sample indices stay positions in one list. ``--resume`` reads the list recorded in the run folder
+    (``skipped_rows.json``) instead of searching again, so the resumed run trains on exactly the same rows.
+    """
+    recorded = Path(args.output_dir) / SKIPPED_ROWS_FILE
+    if args.resume and recorded.is_file():
+        skipped = read_skipped_rows(recorded)
+    else:
+        skipped = find_bad_rows(data, train_indices, need_labels=need_labels)
+    if skipped:
+        logger.warning("Leaving out %d of %d training rows that cannot be used (--skip-bad-rows); they are listed "
+                       "at the end and in %s.", len(skipped), len(train_indices), recorded)
+    left_out = np.array([item.row for item in skipped], dtype=np.int64)
+    kept = train_indices[~np.isin(train_indices, left_out)]
+    if not kept.size:
+        raise ValueError(f"None of the {len(train_indices)} training rows of {data.source} can be used (row "
+                         f"{skipped[0]}): fix the dataset, or check that --dataset names the one you mean.")
+    return kept, skipped
 
 
 def check_rows_have_labels(data: CrossModalDataset, rows: np.ndarray, method: str) -> None:
@@ -97,7 +130,8 @@ def check_rows_have_labels(data: CrossModalDataset, rows: np.ndarray, method: st
         raise ValueError(
             f"Row {int(empty[0])} of {data.source} has no labels ({empty.size} training row(s) without labels: "
             f"{shown}), but {method} is a supervised method that learns from labels: give those rows labels, remove "
-            "them from the dataset, or train an unsupervised method (e.g. dbrc)."
+            "them from the dataset, pass --skip-bad-rows to train on the other rows, or train an unsupervised method "
+            "(e.g. dbrc)."
         )
 
 
@@ -108,7 +142,7 @@ def _new_processor(args: HashTrainingArguments, data: CrossModalDataset, train_i
     if vision and not data.has_images:
         raise ValueError(f"--vision-encoder / --encoders give a picture tower, but {args.dataset} has no 'image' "
                          "column (its image side is feature vectors): drop the vision encoder for this dataset.")
-    raw_texts = data.has_texts and data.text_feature_dim is None
+    raw_texts = data.has_raw_texts
     if text and not raw_texts:
         raise ValueError(f"--text-encoder / --encoders give a tokenizer tower, but {args.dataset} has no 'text' "
                          "column (its text side is feature vectors): drop the text encoder for this dataset.")

@@ -1,7 +1,8 @@
 """The Accelerate training loop: one loop for every method, driven by the method's training protocol.
 
 The loop knows methods only through the hooks of `CrossModalHashPreTrainedModel` (``training_steps``,
-``step_schedule``, ``step_parameters``, ``init_training_state``, ``update_training_state``, ``on_epoch_end``).
+``step_schedule``, ``step_parameters``, ``init_training_state``, ``before_first_epoch``, ``update_training_state``,
+``on_epoch_end``).
 Each step has its own AdamW optimiser; while a step runs, only its parameters take gradients, so alternating
 steps (image net / text net, generator / discriminator) never leak gradients into each other. It runs the same
 under ``accelerate launch`` (several processes, GPUs, mixed precision, gradient accumulation).
@@ -37,6 +38,7 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
 from ..data import CrossModalCollator, IndexedRows
+from ..data.bad_rows import FIX_ROW, SKIP_REMEDY, SKIPPED_ROWS_FILE, write_skipped_rows
 from ..data.splits import split_file_name, validation_protocol
 from ..evaluation import LoadedRun, encode_split, score_codes
 from ..file_utils import atomic_write_text, disk_errors, folder_lock, staged_files
@@ -186,13 +188,14 @@ class HashTrainer:
         self.sampler = EpochShuffleSampler(len(train_rows), args.seed)
         loader = DataLoader(
             IndexedRows(train_rows, collator.collator.columns if isinstance(collator, CachedOutputsCollator)
-                        else collator.columns, row_ids=run.train_indices),
+                        else collator.columns, row_ids=run.train_indices, remedy=self._remedy),
             batch_size=args.batch_size,
             sampler=self.sampler,
             collate_fn=collator,
             num_workers=args.num_workers,
         )
         train_labels = torch.from_numpy(train_rows.multi_hot()) if model.uses_labels else None
+        self.train_labels = train_labels
         # per-item state (e.g. F, G, B) starts from the run's seed, like the weights and the batch order
         self.state = model.init_training_state(train_labels, len(train_rows), state_generator(args.seed))
         prepared = self.accelerator.prepare(loader, *self.optimizers.values())
@@ -236,7 +239,8 @@ class HashTrainer:
         run, args = self.run, self.args
         cached = tuple(self.unwrapped.encoder_towers()) if args.freeze_encoders and args.feature_cache else ()
         skip = () if self.unwrapped.reads_raw_inputs else cached
-        collator = CrossModalCollator(run.processor, run.data.num_labels, run.data.labels_are_indices, skip=skip)
+        collator = CrossModalCollator(run.processor, run.data.num_labels, run.data.labels_are_indices, skip=skip,
+                                      remedy=self._remedy)
         if not cached:
             return collator
         cache_dir = args.feature_cache_dir or default_cache_dir()
@@ -251,6 +255,11 @@ class HashTrainer:
                 self.cache_files.append(str(path))
                 logger.info("%s feature cache %s: %s", modality, "hit" if hit else "written", path)
         return CachedOutputsCollator(collator, outputs)
+
+    @property
+    def _remedy(self) -> str:
+        """How an error about a bad training row ends: with ``skip_bad_rows`` the bad rows are already left out."""
+        return FIX_ROW if self.args.skip_bad_rows else SKIP_REMEDY
 
     def _all_passes(self) -> list[list[tuple[str, ...]]]:
         return [self._passes(epoch) for epoch in range(self.args.epochs)]
@@ -354,6 +363,7 @@ class HashTrainer:
             shutil.rmtree(self.output_dir / CHECKPOINT_DIR, ignore_errors=True)
             (self.output_dir / LOG_FILE).unlink(missing_ok=True)
             (self.output_dir / RESULTS_FILE).unlink(missing_ok=True)  # the folder holds an unfinished run now
+            (self.output_dir / SKIPPED_ROWS_FILE).unlink(missing_ok=True)  # an earlier run's list
         self.accelerator.wait_for_everyone()
 
     def _resume(self) -> dict[str, int]:
@@ -462,9 +472,13 @@ class HashTrainer:
         if not self.args.resume:
             self._start_fresh()
         position = self._resume() if self.args.resume else {"epoch": 0, "pass": 0, "batch": 0}
+        if not any(position.values()):  # a fresh start (a resume without a checkpoint too)
+            self.unwrapped.before_first_epoch(self.train_labels)
         if self.accelerator.is_main_process:
             atomic_write_text(self.output_dir / ARGS_FILE, json.dumps(self.args.to_dict(), indent=2))
             self.run.processor.save_pretrained(self.output_dir)
+            if self.args.skip_bad_rows:  # recorded now, so --resume trains on the same rows
+                write_skipped_rows(self.output_dir, self.run.skipped)
         self._start_trackers()
         started = time.perf_counter()
         items_seen = 0
@@ -523,6 +537,8 @@ class HashTrainer:
         }
         if self.cache_files:
             metrics["feature_cache"] = self.cache_files
+        if self.args.skip_bad_rows:
+            metrics.update(train_rows=len(self.run.train_indices), skipped_rows=len(self.run.skipped))
         self.accelerator.end_training()
         if self.accelerator.is_main_process:
             self._save_final(metrics)

@@ -18,9 +18,11 @@ class DRHConfig(CrossModalHashConfig):
     DRH hyper-parameters.
 
     Args:
-        ranking_subspaces (`int`, defaults to 2): M, the learned projections per bit (an even number ≥ 2). The bit
-            is +1 when the largest of the M projections lies in the second half, −1 when in the first; with M = 2
-            that is exactly h(x) = argmax_k w_kᵀx mapped {0, 1} → {−1, +1}.
+        ranking_subspaces (`int`, defaults to 4): M, the learned projections per bit (an even number ≥ 2). The bit
+            is +1 when the largest of the M projections lies in the second half, −1 when in the first (the leading
+            binary digit of the argmax index). M = 2 (the default before issue 13; configs saved with it keep it)
+            is h(x) = argmax_k w_kᵀx mapped {0, 1} → {−1, +1}, i.e. sign((w₂ − w₁)ᵀx): a linear layer; with M ≥ 4
+            the bit is sign(max of the second half − max of the first), not linear in x.
         ranking_temperature (`float`, defaults to 1.0): T of the softmax relaxation used in training: the
             continuous output is p(second half wins) − p(first half wins) = tanh((s₂ − s₁) / 2T), with s₁, s₂
             the largest projection of each half. Lower T brings it closer to the hard code; the code itself never
@@ -33,17 +35,22 @@ class DRHConfig(CrossModalHashConfig):
             Θ = a · uᵀv / k over the k bits of a group, so Θ lies in [−a, a] whatever the code length.
         intra_modal_weight (`float`, defaults to 0.1): weight of the image–image and text–text pair terms beside
             the image–text one.
+        balance_weight (`float`, defaults to 1.0): weight of the bit-balance term: per boosting group, the mean over
+            its bits of (batch mean of the relaxed bit)², averaged over the groups, for the image and the text
+            outputs (summed). Without it the per-group likelihood turns a bit of each group into a constant offset
+            of Θ (see the model docstring).
         kwargs: the shared fields of `CrossModalHashConfig`.
     """
 
     model_type = "drh"
 
-    ranking_subspaces: int = 2
+    ranking_subspaces: int = 4
     ranking_temperature: float = 1.0
     boosting_groups: int = 4
     boosting_strength: float = 1.0
     similarity_scale: float = 8.0
     intra_modal_weight: float = 0.1
+    balance_weight: float = 1.0
 
     def __post_init__(self, **kwargs: Any) -> None:
         subspaces = self.ranking_subspaces
@@ -58,6 +65,8 @@ class DRHConfig(CrossModalHashConfig):
             raise ValueError(
                 "boosting_strength and intra_modal_weight must be non-negative, similarity_scale positive."
             )
+        if not self.balance_weight >= 0:
+            raise ValueError(f"balance_weight must be non-negative, got {self.balance_weight}.")
         super().__post_init__(**kwargs)
         if isinstance(self.hash_bits, int) and groups > self.hash_bits:
             raise ValueError(f"boosting_groups ({groups}) cannot exceed hash_bits ({self.hash_bits}).")

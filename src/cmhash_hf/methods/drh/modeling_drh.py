@@ -15,10 +15,17 @@ What is implemented (the method is known from its abstract; see ``methods.md``):
 Our reading where the description leaves room:
 
 - Binary bits from M > 2 projections: +1 when the argmax lies in the second half of the M projections, −1 in the
-  first (M = 2 by default, where this is the argmax itself). The relaxation is the softmax over the two halves'
-  largest projections at temperature T, p(second) − p(first) = tanh((s₂ − s₁) / 2T); its sign is exactly the
-  argmax code, so `encode_image` / `encode_text` (the sign of the continuous output) return the ranking codes
-  without a separate code path, and ``forward``'s codes agree with them.
+  first, i.e. the leading binary digit of the argmax index; M = 4 by default. The ranking family needs M > 2:
+  with M = 2 the bit is sign((w₂ − w₁)ᵀx + b₂ − b₁), a linear layer with a tanh in training. With M = 4 it is
+  sign(max(s₃, s₄) − max(s₁, s₂)): it still depends on the projections only through which one is largest (the
+  ranking property: any increasing map of the scores leaves it unchanged), and its decision boundary is piecewise
+  linear, not a hyperplane. We keep one bit per argmax rather than log₂ M bits of the argmax index, so
+  ``ranking_subspaces`` does not change the code length or the bits' meaning (each bit has its own M
+  projections). The relaxation is the softmax over the two halves' largest projections at temperature T,
+  p(second) − p(first) = tanh((s₂ − s₁) / 2T) with s₁, s₂ the halves' maxima; its sign is exactly the argmax
+  code, so `encode_image` / `encode_text` (the sign of the continuous output) return the ranking codes without a
+  separate code path, and ``forward``'s codes agree with them. (A softmax over all M projections would give
+  every projection a gradient, but its sign, log-sum-exp of one half against the other, is not the argmax code.)
 - Boosting inside each batch, not across epochs: with G groups of bits (``boosting_groups``), the loss of group g
   weighs pair (i, j) by w_ij ∝ exp(2β · fraction of the bits of groups < g that are wrong on the pair), from the
   current hard codes of those bits (no gradient through the weights). Pair weights over the whole training set
@@ -27,6 +34,11 @@ Our reading where the description leaves room:
 - The likelihood of group g uses Θ = a · uᵀv / k over the group's k bits (``similarity_scale`` a), the loss being
   softplus(Θ) − S·Θ averaged with the boosting weights; the loss is the mean over groups, image–text plus
   ``intra_modal_weight`` × (image–image + text–text). Intra-modal pairs include each item with itself.
+- A bit-balance term (``balance_weight``, `drh_balance_loss`), per group like the likelihood: the mean over the
+  group's bits of (batch mean of the relaxed bit)², averaged over groups, for image and text outputs. Without it
+  (before issue 13) one bit per group became constant on Wiki: most pairs are dissimilar, and an image bit fixed
+  at +1 with the text bit fixed at −1 adds −a/k to every image–text Θ of the group, a learned bias that lowers
+  the likelihood of all the dissimilar pairs at once and carries no information.
 """
 
 from __future__ import annotations
@@ -41,6 +53,21 @@ from ...training_batch import TrainingBatch
 from .boosting import boosting_weights
 from .configuration_drh import DRHConfig
 from .ranking import RankingHashLayer
+
+
+def drh_balance_loss(outputs: torch.Tensor, groups: int) -> torch.Tensor:
+    """Bit balance per boosting group: mean over groups of the mean over the group's bits of (batch mean)².
+
+    Args:
+        outputs: (n, K) relaxed codes; groups: G, the contiguous groups of `drh_pair_loss` (sizes differ by one).
+
+    Example:
+        >>> u = torch.tensor([[1.0, 1.0, -1.0], [1.0, -1.0, -1.0]])
+        >>> # group 1 (bits 0, 1): bit means 1 and 0 -> (1 + 0) / 2; group 2 (bit 2): mean -1 -> 1; mean 0.75
+        >>> drh_balance_loss(u, groups=2).item()
+        0.75
+    """
+    return torch.stack([(group.mean(0) ** 2).mean() for group in outputs.tensor_split(groups, dim=1)]).mean()
 
 
 def drh_pair_loss(
@@ -80,6 +107,9 @@ def drh_pair_loss(
 class DRHModel(CrossModalHashPreTrainedModel):
     """DRH: ranking-based hash functions (argmax of learned projections) with a boosted pairwise loss.
 
+    The loss is cross_modal + ``intra_modal_weight`` · intra_modal + ``balance_weight`` · balance (parts named so in
+    ``loss_terms``).
+
     See the module docstring for what is implemented and where we chose.
 
     Example:
@@ -91,7 +121,7 @@ class DRHModel(CrossModalHashPreTrainedModel):
         >>> batch = {"pixel_values": torch.randn(2, 3, 32, 32), "input_ids": torch.ones(2, 5, dtype=torch.long)}
         >>> out = model(**batch, labels=torch.tensor([[1.0, 0, 0], [0, 1, 0]]))
         >>> out.image_codes.shape, sorted(out.loss_terms)
-        (torch.Size([2, 8]), ['joint/cross_modal', 'joint/intra_modal'])
+        (torch.Size([2, 8]), ['joint/balance', 'joint/cross_modal', 'joint/intra_modal'])
     """
 
     config_class = DRHConfig
@@ -114,6 +144,14 @@ class DRHModel(CrossModalHashPreTrainedModel):
                 first, second, similarity, config.boosting_groups, config.similarity_scale, config.boosting_strength
             )
 
-        parts = {"cross_modal": pairs(image, text), "intra_modal": pairs(image, image) + pairs(text, text)}
-        total = parts["cross_modal"] + config.intra_modal_weight * parts["intra_modal"]
+        parts = {
+            "cross_modal": pairs(image, text),
+            "intra_modal": pairs(image, image) + pairs(text, text),
+            "balance": drh_balance_loss(image, config.boosting_groups) + drh_balance_loss(text, config.boosting_groups),
+        }
+        total = (
+            parts["cross_modal"]
+            + config.intra_modal_weight * parts["intra_modal"]
+            + config.balance_weight * parts["balance"]
+        )
         return total, {name: value.detach() for name, value in parts.items()}

@@ -2,9 +2,9 @@
 
 Example:
     >>> import torch
-    >>> layer = RankingHashLayer(input_dim=3, hash_bits=2, subspaces=2, temperature=0.5)
+    >>> layer = RankingHashLayer(input_dim=3, hash_bits=2, subspaces=4, temperature=0.5)
     >>> layer.scores(torch.zeros(1, 3)).shape
-    torch.Size([1, 2, 2])
+    torch.Size([1, 2, 4])
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ class RankingHashLayer(nn.Module):
     p(second) − p(first) over the two halves' largest projections s₁, s₂ at temperature T, i.e.
     tanh((s₂ − s₁) / 2T), in (−1, 1). Its sign is the hard bit at every temperature (a tie s₁ = s₂ gives 0,
     which `binarize` maps to +1), so the sign of the output *is* the argmax code, and as T falls the output
-    tends to that code.
+    tends to that code. With M = 2 the code is sign((w₂ − w₁)ᵀx + b₂ − b₁), a linear layer; M ≥ 4 (DRH's default
+    4) gives the ranking family's piecewise-linear bits (see `cmhash_hf.methods.drh.modeling_drh`).
 
     Args:
         input_dim: width of the tower features; hash_bits: K; subspaces: M (even, ≥ 2); temperature: T > 0.
