@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -41,6 +43,38 @@ def test_tokenizer_mode_pads_and_frames_texts(tokenizer_processor):
     assert batch["attention_mask"].shape == batch["input_ids"].shape
     assert batch["attention_mask"][0].sum() < batch["attention_mask"][1].sum()
 
+
+
+def test_pad_to_max_length_gives_fixed_length_inputs_that_do_not_depend_on_the_batch(tokenizer_processor, tmp_path):
+    tokenizer = tokenizer_processor.tokenizer
+    fixed = CrossModalHashProcessor(tokenizer=tokenizer, image_feature_dim=2, max_length=10, pad_to_max_length=True)
+    short, long = "red circle", "two blue squares on stripes"
+    alone, both = fixed(text=[short]), fixed(text=[short, long])
+    assert alone["input_ids"].shape == (1, 10) and both["input_ids"].shape == (2, 10)
+    real = len(tokenizer(short)["input_ids"])  # [CLS] red circle [SEP]
+    assert alone["attention_mask"][0].tolist() == [1] * real + [0] * (10 - real)
+    assert alone["input_ids"][0, real:].tolist() == [tokenizer.pad_token_id] * (10 - real)
+    for key in alone:  # a text's inputs are the same alone and beside a longer text
+        assert torch.equal(alone[key][0], both[key][0])
+    # the default pads to the batch's longest text: the short text's inputs change with its batch
+    dynamic = CrossModalHashProcessor(tokenizer=tokenizer, image_feature_dim=2, max_length=10)
+    assert dynamic(text=[short])["input_ids"].shape == (1, real)
+    assert dynamic(text=[short, long])["input_ids"].shape[1] > real
+    # saved and loaded with the processor, and part of the side's identity (the feature-cache key)
+    fixed.save_pretrained(tmp_path / "fixed")
+    settings = json.loads((tmp_path / "fixed" / "cmhash_processor.json").read_text())
+    assert settings["text_pad_to_max_length"] is True
+    loaded = CrossModalHashProcessor.from_pretrained(tmp_path / "fixed")
+    assert loaded.side("text").pad_to_max_length is True
+    assert torch.equal(loaded(text=[short])["input_ids"], alone["input_ids"])
+    assert loaded.side("text").identity() == fixed.side("text").identity() != dynamic.side("text").identity()
+    # a processor saved before the setting existed loads with dynamic padding
+    del settings["text_pad_to_max_length"]
+    (tmp_path / "fixed" / "cmhash_processor.json").write_text(json.dumps(settings))
+    old = CrossModalHashProcessor.from_pretrained(tmp_path / "fixed")
+    assert old.side("text").pad_to_max_length is False and old(text=[short])["input_ids"].shape == (1, real)
+    with pytest.raises(TypeError, match="pad_to_max_length must be True or False, got str"):
+        CrossModalHashProcessor(tokenizer=tokenizer, image_feature_dim=2, pad_to_max_length="yes")
 
 def test_images_are_resized_and_normalised(bow_processor, tmp_path):
     white = Image.new("RGB", (50, 20), (255, 255, 255))

@@ -57,6 +57,8 @@ class CrossModalHashProcessor:
         image_feature_transform / text_feature_transform: transforms applied to those vectors after their check
             (None: passed through as given).
         max_length: the longest tokenised text (longer texts are truncated).
+        pad_to_max_length: pad every tokenised text to ``max_length`` tokens instead of to the batch's longest, so
+            a text's model inputs do not depend on its batch (`TokenSide`; runs with frozen encoders use it).
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class CrossModalHashProcessor:
         text_feature_transform: FeatureTransform | None = None,
         max_length: int = 32,
         *,
+        pad_to_max_length: bool = False,
         image_side: InputSide | None = None,
         text_side: InputSide | None = None,
     ) -> None:
@@ -86,7 +89,7 @@ class CrossModalHashProcessor:
                           else FeatureVectorSide(image_feature_dim, image_feature_transform, "image"))
         if text_side is None:
             if tokenizer is not None:
-                text_side = TokenSide(tokenizer, max_length, "text")
+                text_side = TokenSide(tokenizer, max_length, "text", pad_to_max_length=pad_to_max_length)
             elif bow_vocabulary is not None:
                 text_side = BagOfWordsSide(bow_vocabulary, "text")
             else:

@@ -140,27 +140,50 @@ class PixelSide(InputSide):
 
 
 class TokenSide(InputSide):
-    """Texts → ``input_ids`` / ``attention_mask`` (/ ``token_type_ids``) through a `transformers` tokenizer,
-    padded to the longest text of the batch and cut at ``max_length`` tokens."""
+    """Texts → ``input_ids`` / ``attention_mask`` (/ ``token_type_ids``) through a `transformers` tokenizer, cut at
+    ``max_length`` tokens.
+
+    Padding: by default a batch is padded to its longest text (short batches cost less). With
+    ``pad_to_max_length`` every text is padded to ``max_length`` tokens, so a text's tower inputs — and, to the last
+    bit, the tower's output for it — do not depend on the other texts of its batch: a transformer's float results
+    for one row change in the last bits with the padded length of the batch. Runs with frozen encoders turn it on
+    (`training.setup`), so that the feature cache, training without the cache and later encoding all see the same
+    fixed-length inputs (docs/decisions.md). The setting is saved as ``<modality>_pad_to_max_length`` in
+    ``cmhash_processor.json`` (a processor saved without it pads to the longest text, as before) and is part of
+    `identity`, hence of the feature-cache key.
+    """
 
     kind = "hf"
     mode = "tokenizer"
     arguments = {"text": "text"}
     takes = "raw text"
 
-    def __init__(self, tokenizer: Any, max_length: int = 32, modality: str = "text") -> None:
+    def __init__(self, tokenizer: Any, max_length: int = 32, modality: str = "text",
+                 pad_to_max_length: bool = False) -> None:
         super().__init__(modality)
         self.tokenizer = tokenizer
+        if not isinstance(pad_to_max_length, bool):
+            raise TypeError(f"pad_to_max_length must be True or False, got {type(pad_to_max_length).__name__}.")
         self.max_length = max_length
+        self.pad_to_max_length = pad_to_max_length
 
     @property
     def vocab_size(self) -> int:
         return len(self.tokenizer)
 
+    @property
+    def padding(self) -> str:
+        """The tokenizer's ``padding`` argument: ``"max_length"`` or ``"longest"``."""
+        return "max_length" if self.pad_to_max_length else "longest"
+
     def __call__(self, values: Any) -> tuple[dict[str, np.ndarray], int]:
         texts = check_texts(values)
-        encoded = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
+        encoded = self.tokenizer(texts, padding=self.padding, truncation=True, max_length=self.max_length,
+                                 return_tensors="np")
         return {k: np.asarray(v) for k, v in encoded.items()}, len(texts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f"{self.modality}_pad_to_max_length": self.pad_to_max_length}
 
     def save(self, directory: Path) -> list[str]:
         return [Path(p).name for p in self.tokenizer.save_pretrained(directory)]
@@ -169,11 +192,13 @@ class TokenSide(InputSide):
     def load(cls, modality: str, source: str, settings: dict[str, Any], hub_kwargs: dict[str, Any]) -> "TokenSide":
         with damaged_files(source, "tokenizer (tokenizer.json, tokenizer_config.json)"):
             tokenizer = AutoTokenizer.from_pretrained(source, **hub_kwargs)
-        return cls(tokenizer, settings.get("max_length", 32), modality)
+        return cls(tokenizer, settings.get("max_length", 32), modality,
+                   pad_to_max_length=settings.get(f"{modality}_pad_to_max_length", False))
 
     def identity(self) -> str:
         vocab = json.dumps(sorted(self.tokenizer.get_vocab().items()))
-        return f"{type(self.tokenizer).__name__}|{self.max_length}|{self.tokenizer.padding_side}|{vocab}"
+        return (f"{type(self.tokenizer).__name__}|{self.max_length}|{self.padding}|{self.tokenizer.padding_side}|"
+                f"{vocab}")
 
 
 class HFTowerKind(TowerKind):

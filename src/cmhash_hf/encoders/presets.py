@@ -97,15 +97,17 @@ def build_processor(
     image_processor: Any = None,
     tokenizer: Any = None,
     max_length: int | None = None,
+    pad_to_max_length: bool = False,
 ) -> CrossModalHashProcessor:
     """The processor of a new run: the preset's image processor and text vocabulary (trained on ``train_texts``),
     or checks of feature vectors where the dataset has ``image_features`` / ``text_features`` (given here as the
     training rows), followed by the named transforms fitted on those rows (see `FeatureTransform`).
 
     ``image_processor`` / ``tokenizer`` (a pretrained encoder's own) replace the preset's side; ``max_length``
-    (tokens kept per text) defaults to the preset's."""
+    (tokens kept per text) defaults to the preset's; ``pad_to_max_length`` pads a tokenizer side's texts to
+    ``max_length`` tokens rather than to each batch's longest (see `TokenSide`)."""
     preset = get_preset(preset_name)
-    kwargs: dict[str, Any] = {"max_length": max_length or preset.max_length}
+    kwargs: dict[str, Any] = {"max_length": max_length or preset.max_length, "pad_to_max_length": pad_to_max_length}
     if image_processor is not None:
         kwargs["image_processor"] = image_processor
     elif train_image_features is not None:

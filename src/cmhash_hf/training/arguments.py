@@ -80,7 +80,8 @@ class HashTrainingArguments:
                                  choices=LR_SCHEDULERS)
     warmup_ratio: float = _setting(0.0, "fraction of each optimiser's steps spent warming up linearly from 0")
     freeze_encoders: bool = _setting(False, "keep the pretrained encoders fixed (everything else trains); their "
-                                     "outputs are then cached on disk (see --feature-cache-dir)")
+                                     "outputs are then cached on disk (see --feature-cache-dir), and texts are "
+                                     "padded to --max-text-length tokens so that cached and uncached runs agree")
     feature_cache: bool = _setting(True, "with --freeze-encoders, compute each item's encoder outputs once and "
                                    "train from the on-disk cache")
     feature_cache_dir: str | None = _setting(None, "where encoder outputs are cached (default: "

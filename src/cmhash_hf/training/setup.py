@@ -137,7 +137,12 @@ def check_rows_have_labels(data: CrossModalDataset, rows: np.ndarray, method: st
 
 def _new_processor(args: HashTrainingArguments, data: CrossModalDataset, train_indices: np.ndarray) -> CrossModalHashProcessor:
     """The processor of a new run: the pretrained encoders' own image processor / tokenizer where a side has one,
-    else the preset's (pictures, raw text) or the feature checks and transforms (feature datasets)."""
+    else the preset's (pictures, raw text) or the feature checks and transforms (feature datasets).
+
+    With ``freeze_encoders`` a tokenizer side pads every text to ``max_text_length`` tokens (`TokenSide`): a
+    frozen transformer's output for a text then does not depend on the other texts of its batch, so the feature
+    cache (computed in its own batches), training without the cache and later encoding with the saved processor
+    give bit-identical tower outputs. Automatic rather than a setting: see docs/decisions.md."""
     vision, text = args.image_encoder_name, args.text_encoder_name
     if vision and not data.has_images:
         raise ValueError(f"--vision-encoder / --encoders give a picture tower, but {args.dataset} has no 'image' "
@@ -157,5 +162,6 @@ def _new_processor(args: HashTrainingArguments, data: CrossModalDataset, train_i
         image_processor=load_image_processor(vision) if vision else None,
         tokenizer=load_tokenizer(text) if text else None,
         max_length=args.max_text_length,
+        pad_to_max_length=args.freeze_encoders,
     )
 
