@@ -57,7 +57,8 @@ The balance term removes the constant bits. Boosting, as read here, does *not* r
 Wiki: with it the bits of different groups correlate slightly more, not less, than the same positions without
 it (one seed). Each group's likelihood asks its k bits alone to reproduce the whole similarity (Θ scaled by 1/k
 of the group), so the groups learn similar codes, and the pair weights (β = 1, normalised by the number of
-earlier bits) are too mild to pull them apart.
+earlier bits) are too mild to pull them apart; stronger weights are no cure (β = 4: between groups 0.241 /
+0.208, but mAP 0.169 / 0.245).
 """
 
 from __future__ import annotations
