@@ -151,3 +151,15 @@ def test_differential_loss_is_a_scale_free_decorrelation():
     assert torch.isclose(differential_loss(specific, mixed), _squared_correlations(specific, mixed), atol=1e-5)
     assert torch.isclose(differential_loss(specific, 5 * mixed - 2), differential_loss(specific, mixed), atol=1e-5)
     assert differential_loss(specific, specific) >= 1.0  # repeating the specific code costs at least 1
+
+
+def test_differential_loss_has_finite_gradients_when_a_bit_is_constant_in_the_batch():
+    """Saturated codes make a bit exactly constant over a batch (it happened on Wiki at step 165, and the run
+    stopped on a NaN loss): the loss treats it as uncorrelated and every gradient stays finite."""
+    specific = torch.tensor([[1.0, 0.3], [1.0, -0.2], [1.0, 0.7], [1.0, -0.9]], requires_grad=True)  # bit 0 constant
+    transferred = torch.tensor([[0.5, 1.0], [-0.5, 1.0], [0.1, 1.0], [0.2, 1.0]], requires_grad=True)  # bit 1 constant
+    loss = differential_loss(specific, transferred)
+    loss.backward()
+    assert torch.isfinite(specific.grad).all() and torch.isfinite(transferred.grad).all()
+    # only specific bit 1 against transferred bit 0 can correlate
+    assert torch.isclose(loss, _squared_correlations(specific[:, 1:], transferred[:, :1]).detach() / 2, atol=1e-6)

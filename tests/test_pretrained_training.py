@@ -54,6 +54,7 @@ def test_every_method_trains_on_a_tiny_clip_from_the_command_line_and_reloads(me
     assert config["image_encoder"]["name_or_path"] == config["text_encoder"]["name_or_path"] == str(folders["clip"])
     processor = CrossModalHashProcessor.from_pretrained(run)
     assert type(processor.image_processor).__name__.startswith("CLIPImageProcessor")
+    assert not processor.side("text").pad_to_max_length  # fixed-length texts only with frozen encoders
     model = CrossModalHashModel.from_pretrained(run)
     # save → load: the reloaded model gives the codes of the weights the trainer ended with
     ended = CrossModalHashModel.from_config(model.config)

@@ -112,7 +112,8 @@ def differential_loss(specific: torch.Tensor, transferred: torch.Tensor, eps: fl
     """
     def standardise(codes: torch.Tensor) -> torch.Tensor:
         centred = codes.float() - codes.float().mean(0)
-        return centred / centred.pow(2).mean(0).sqrt().clamp(min=eps)
+        # clamp the variance before the square root: sqrt's gradient at 0 is infinite (a constant bit → NaN)
+        return centred / centred.pow(2).mean(0).clamp(min=eps**2).sqrt()
 
     correlation = standardise(specific).T @ standardise(transferred) / specific.shape[0]
     return correlation.pow(2).sum() / specific.shape[1]
