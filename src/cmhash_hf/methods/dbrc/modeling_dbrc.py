@@ -43,7 +43,7 @@ Measured (issue 13, `benchmarks/dbrc_saturation.py`; Wiki, 32 bits, seed 0, ``be
 settings, 10 epochs — 40 took over 6 min a run on the shared machine): mean |u| of the shared layer's outputs
 over the 2,173 training pairs (image / text), mean α, distinct codes sign(u) and bits constant over those pairs
 (image / text), mAP@all image→text / text→image (693 test queries; chance 0.111). "before" is the mean(1/α²)
-penalty on α (commit 06a9f3b), "after" the penalty on the outputs (20b6b68):
+penalty on α (commit 06a9f3b), "after" the penalty on the outputs (20b6b68; the same numbers at 6da1320):
 
 ======  ======  ===============  =======  ===============  =============  ===============
 code    weight  mean |u|         mean α   distinct codes   constant bits  mAP
@@ -52,15 +52,20 @@ before  0       0.118 / 0.169    0.951    1966 / 796       3 / 7          0.179 
 before  1       0.127 / 0.181    1.212    1951 / 785       3 / 7          0.181 / 0.222
 before  10      0.129 / 0.185    1.256    1946 / 784       3 / 8          0.177 / 0.222
 after   0       0.120 / 0.172    0.979    1962 / 764       3 / 6          0.177 / 0.214
+after   0.01    0.126 / 0.182    0.979    1926 / 731       4 / 7          0.178 / 0.213
+after   0.1     0.248 / 0.341    0.980    525 / 175        11 / 13        0.172 / 0.183
 after   1       0.855 / 0.819    0.984    5 / 8            28 / 26        0.117 / 0.116
 after   10      0.980 / 0.992    0.987    1 / 1            32 / 32        0.111 / 0.111
 ======  ======  ===============  =======  ===============  =============  ===============
 
 Before, the weight did nothing (|u| 0.13 / 0.18 at weights 0, 1 and 10; the issue's 0.46 / 0.33 was not
-reproduced at 10 epochs). Now it decides the saturation, but the penalty is met by collapse: at the default
-weight 1 nearly every bit is constant over the training set and mAP falls to chance; at 10 every item gets the
-same code. α hardly moves (the projection's weights and bias grow instead). The default needs a
-collapse-proof penalty or a much smaller weight — open (see docs/decisions.md, DBRC entry).
+reproduced at 10 epochs). Now it decides the saturation, but the penalty is met by collapse: saturation and
+constant bits rise together (0.1: 11 / 13 constant bits, 525 / 175 distinct codes), at the default weight 1
+nearly every bit is constant over the training set and mAP falls to chance, at 10 every item gets the same
+code. None of these weights saturates without collapsing. α hardly moves (Adam moves raw α by at most about
+the learning rate a step, 0.34 over these 340 steps, and weight decay pulls it towards 0): the layers below
+the tanh make the pre-activations large and of one sign for (nearly) every item instead. Open: a
+collapse-proof form of the penalty (see docs/decisions.md, DBRC entry).
 """
 
 from __future__ import annotations
