@@ -28,7 +28,7 @@ def unlabelled_shapes(tmp_path_factory):
 def dbrc_run(unlabelled_shapes, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "dbrc16"
     argv = ["train", "--method", "dbrc", "--dataset", str(unlabelled_shapes), "--preset", "cpu", "--bits", "16",
-            "--epochs", "4", "--batch-size", "30", "--output-dir", str(out)]
+            "--epochs", "4", "--batch-size", "30", "--method-kwargs", "saturation_weight=1", "--output-dir", str(out)]
     assert main(argv) == 0
     return out
 

@@ -26,9 +26,11 @@ class DBRCConfig(CrossModalHashConfig):
             z: ``"linear"`` is tanh(α ⊙ z), ``"nonlinear"`` is tanh(α ⊙ z + β ⊙ z³), with α (and β) learned per
             unit and kept positive through a softplus, so the scaling is increasing in z.
         initial_scale (`float`, defaults to 1.0): starting value of every α (β starts at 0.01).
-        saturation_weight (`float`, defaults to 1.0): weight of the saturation penalty mean((1 − |u|)²) on the
+        saturation_weight (`float`, defaults to 0.01): weight of the saturation penalty mean((1 − |u|)²) on the
             shared layer's outputs u, which drives the codes towards ±1 (``scale_penalty_weight`` before the
-            renaming; that penalty was mean(1 / α²)).
+            renaming; that penalty was mean(1 / α²)). Larger weights saturate more but collapse the codes on
+            Wiki (0.1: a third of the bits constant; 1: retrieval at chance; the table in `DBRCModel`'s module
+            docstring), so the default keeps retrieval where it is without the penalty.
         decoder_hidden_dim (`int`, defaults to 512): hidden width of each reconstruction decoder
             (code → Linear → ReLU → Linear → input); 0 makes the decoders linear.
         image_reconstruction_size (`int`, defaults to 8): for a picture tower (``hf``), the reconstructed "input"
@@ -44,7 +46,7 @@ class DBRCConfig(CrossModalHashConfig):
     shared_dim: int = 512
     scaling: str = "linear"
     initial_scale: float = 1.0
-    saturation_weight: float = 1.0
+    saturation_weight: float = 0.01
     decoder_hidden_dim: int = 512
     image_reconstruction_size: int = 8
     image_reconstruction_weight: float = 1.0

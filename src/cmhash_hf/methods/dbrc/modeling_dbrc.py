@@ -60,9 +60,10 @@ after   10      0.980 / 0.992    0.987    1 / 1            32 / 32        0.111 
 
 Before, the weight did nothing (|u| 0.13 / 0.18 at weights 0, 1 and 10; the issue's 0.46 / 0.33 was not
 reproduced at 10 epochs). Now it decides the saturation, but the penalty is met by collapse: saturation and
-constant bits rise together (0.1: 11 / 13 constant bits, 525 / 175 distinct codes), at the default weight 1
-nearly every bit is constant over the training set and mAP falls to chance, at 10 every item gets the same
-code. None of these weights saturates without collapsing. α hardly moves (Adam moves raw α by at most about
+constant bits rise together (0.1: 11 / 13 constant bits, 525 / 175 distinct codes), at weight 1 (the default
+until this table) nearly every bit is constant over the training set and mAP falls to chance, at 10 every item
+gets the same code. None of these weights saturates without collapsing, so the default is 0.01 (retrieval as
+without the penalty). α hardly moves (Adam moves raw α by at most about
 the learning rate a step, 0.34 over these 340 steps, and weight decay pulls it towards 0): the layers below
 the tanh make the pre-activations large and of one sign for (nearly) every item instead. Open: a
 collapse-proof form of the penalty (see docs/decisions.md, DBRC entry).
