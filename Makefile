@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.cmhash-installed
 DEMO_DIR ?= runs/demo-gancmh32
-DEMO_EPOCHS ?= 50
+DEMO_EPOCHS ?= 60
 # The demo's scores by concept: relevance restricted to the 12 shape kinds, then to the 12 colours.
 SHAPE_KINDS := circle square triangle star cross ring diamond hexagon heart crescent arrow semicircle
 COLOURS := red green blue yellow purple orange white black pink brown cyan lime
