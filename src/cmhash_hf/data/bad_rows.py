@@ -42,7 +42,8 @@ from ..file_utils import atomic_write_text
 from .loading import CrossModalDataset
 
 __all__ = ["FIX_ROW", "SKIPPED_ROWS_FILE", "SKIP_REMEDY", "SkippedRow", "caption_problem", "find_bad_rows",
-           "format_skipped_rows", "picture_problem", "read_skipped_rows", "write_skipped_rows"]
+           "format_skipped_rows", "picture_problem", "read_skipped_rows", "rows_without_labels",
+           "write_skipped_rows"]
 
 SKIPPED_ROWS_FILE = "skipped_rows.json"
 #: What an error about one bad row tells the user to do, where the command has ``--skip-bad-rows`` ...
@@ -98,6 +99,18 @@ def picture_problem(err: BaseException) -> str:
     return "picture cannot be decoded: " + re.sub(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>", "", str(err))
 
 
+def rows_without_labels(data: CrossModalDataset, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+    """The rows among ``rows`` (dataset row ids) that carry no label, in the order given.
+
+    Example:
+        >>> from cmhash_hf.data import load_cross_modal_dataset
+        >>> rows_without_labels(load_cross_modal_dataset("builtin:shapes", num_items=4), [0, 1, 2]).tolist()
+        []
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    return rows[data.multi_hot(rows).sum(axis=1) == 0]
+
+
 def find_bad_rows(data: CrossModalDataset, rows: Sequence[int] | np.ndarray, *, need_labels: bool = False,
                   progress: bool | None = None) -> list[SkippedRow]:
     """The rows among ``rows`` (dataset row ids) that training cannot use, in the order given.
@@ -123,7 +136,7 @@ def find_bad_rows(data: CrossModalDataset, rows: Sequence[int] | np.ndarray, *, 
             except (OSError, ValueError) as err:
                 reasons[row].append(picture_problem(err))
     if need_labels:
-        for row in rows[data.multi_hot(rows).sum(axis=1) == 0].tolist():
+        for row in rows_without_labels(data, rows).tolist():
             reasons[row].append("no labels")
     return [SkippedRow(row, "; ".join(reasons[row])) for row in rows.tolist() if reasons[row]]
 

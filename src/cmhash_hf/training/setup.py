@@ -20,7 +20,7 @@ from transformers import set_seed
 
 from ..auto import CrossModalHashModel, get_method
 from ..data import CrossModalDataset, SplitIndices, load_cross_modal_dataset
-from ..data.bad_rows import SKIPPED_ROWS_FILE, SkippedRow, find_bad_rows, read_skipped_rows
+from ..data.bad_rows import SKIPPED_ROWS_FILE, SkippedRow, find_bad_rows, read_skipped_rows, rows_without_labels
 from ..data.splits import validation_protocol
 from ..encoders.presets import build_processor, encoder_specs
 from ..encoders.pretrained import load_image_processor, load_tokenizer
@@ -29,6 +29,7 @@ from ..processing import PROCESSOR_FILE, CrossModalHashProcessor
 from .arguments import HashTrainingArguments
 
 logger = logging.getLogger(__name__)
+
 
 @dataclass
 class PreparedRun:
@@ -124,7 +125,7 @@ def check_rows_have_labels(data: CrossModalDataset, rows: np.ndarray, method: st
         >>> data = load_cross_modal_dataset("builtin:shapes", num_items=4)
         >>> check_rows_have_labels(data, np.arange(4), "dcmh")  # every shapes row has labels
     """
-    empty = rows[data.multi_hot(rows).sum(axis=1) == 0]
+    empty = rows_without_labels(data, rows)
     if empty.size:
         shown = ", ".join(str(int(r)) for r in empty[:5]) + (", ..." if empty.size > 5 else "")
         raise ValueError(
