@@ -117,11 +117,37 @@ def test_pair_loss_weights_later_groups_by_the_earlier_groups_mistakes():
     # bit 0 is wrong on (0, 0) (similar, differs) and on (0, 1) (dissimilar, agrees), right on (1, 0) and (1, 1)
     raw = [[math.e**2, math.e**2], [1.0, 1.0]]
     mean = sum(map(sum, raw)) / 4
+    # group 2 is scored on the whole code so far: Θ = 3 · (u₀v₀ + u₁v₁) / 2
     second = sum(
-        raw[i][j] / mean * nll(3.0 * u[i, 1].item() * v[j, 1].item(), similarity[i, j].item())
+        raw[i][j] / mean
+        * nll(3.0 * (u[i, 0].item() * v[j, 0].item() + u[i, 1].item() * v[j, 1].item()) / 2, similarity[i, j].item())
         for i, j in pairs
     ) / 4
     assert math.isclose(loss.item(), (first + second) / 2, rel_tol=1e-6)
+
+
+def test_later_groups_add_to_the_earlier_groups_margin_without_training_them():
+    """Stagewise: the earlier bits' gradient comes from their own group only, and a later group learns less from
+    pairs the earlier groups already get right than from pairs they get wrong."""
+    u = torch.tensor([[0.9, 0.2], [-0.8, 0.1]], requires_grad=True)
+    v = torch.tensor([[0.7, -0.3], [0.6, 0.4]])
+    similarity = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    drh_pair_loss(u, v, similarity, groups=2, scale=4.0, strength=0.0).backward()
+    alone = u.detach()[:, :1].clone().requires_grad_(True)
+    (drh_pair_loss(alone, v[:, :1], similarity, groups=1, scale=4.0, strength=0.0) / 2).backward()
+    assert torch.allclose(u.grad[:, 0], alone.grad[:, 0], atol=1e-7)  # group 2 does not move bit 0
+    # a similar pair the earlier bit gets right (its values agree) against one it gets wrong, same later bit: bit
+    # 1's gradient, (σ(Θ) − 1) · 4 · v₁ / 2 with Θ = 4 (u₀v₀ + u₁v₁) / 2, is larger where the earlier bit is wrong
+    # (pair weights off, β = 0, so only the stagewise margin makes the difference)
+    grads = {}
+    for case, first in (("right", 0.9), ("wrong", -0.9)):
+        one = torch.tensor([[first, 0.2]], requires_grad=True)
+        drh_pair_loss(one, torch.tensor([[0.7, 0.5]]), torch.ones(1, 1), groups=2, scale=4.0, strength=0.0).backward()
+        theta = 4.0 * (first * 0.7 + 0.2 * 0.5) / 2
+        assert math.isclose(one.grad[0, 1].item(), (torch.sigmoid(torch.tensor(theta)).item() - 1) * 4.0 * 0.5 / 2 / 2,
+                            rel_tol=1e-5)
+        grads[case] = abs(one.grad[0, 1].item())
+    assert grads["wrong"] > 2 * grads["right"]
 
 
 @pytest.mark.parametrize(
@@ -150,7 +176,7 @@ def _independent_pair_loss(u, v, similarity, groups, scale, strength):
             wrong = (1 - (2 * similarity - 1) * agreement) / 2
             weights = torch.exp(2 * strength * wrong)
             weights = weights / weights.mean()
-        theta = scale * u[:, start:start + size] @ v[:, start:start + size].T / size
+        theta = scale * u[:, :start + size] @ v[:, :start + size].T / (start + size)  # the code so far
         losses.append((weights * (torch.log1p(torch.exp(theta)) - similarity * theta)).mean())
         start += size
     return sum(losses) / len(losses)

@@ -27,12 +27,13 @@ class DRHConfig(CrossModalHashConfig):
             continuous output is p(second half wins) − p(first half wins) = tanh((s₂ − s₁) / 2T), with s₁, s₂
             the largest projection of each half. Lower T brings it closer to the hard code; the code itself never
             depends on T.
-        boosting_groups (`int`, defaults to 4): G, the groups the bits are learned in, one after another as in
-            boosting (between 1 and hash_bits; 1 turns boosting off).
+        boosting_groups (`int`, defaults to 4): G, the groups the bits are learned in, stagewise as in boosting:
+            group g is scored on the code of groups 1..g with the earlier groups' part fixed (between 1 and
+            hash_bits; 1 turns boosting off).
         boosting_strength (`float`, defaults to 1.0): β of the pair weights w ∝ exp(2β · error rate of the
             earlier groups' bits on the pair); 0 weighs every pair equally.
         similarity_scale (`float`, defaults to 8.0): a, the scale of the pairwise likelihood's inner product
-            Θ = a · uᵀv / k over the k bits of a group, so Θ lies in [−a, a] whatever the code length.
+            Θ = a · uᵀv / k over the k bits of groups 1..g, so Θ lies in [−a, a] whatever the code length.
         intra_modal_weight (`float`, defaults to 0.1): weight of the image–image and text–text pair terms beside
             the image–text one.
         balance_weight (`float`, defaults to 1.0): weight of the bit-balance term: per boosting group, the mean over
