@@ -47,6 +47,7 @@ VARIANTS = {
     "without classification": {"classification_weight": 0.0},
     "without triplet-quantisation": {"triplet_weight": 0.0, "quantization_weight": 0.0},
     "without differential": {"differential_weight": 0.0},
+    "without agreement and completion": {"agreement_weight": 0.0, "completion_weight": 0.0},
 }
 
 

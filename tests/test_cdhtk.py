@@ -45,7 +45,7 @@ def test_each_modality_reaches_the_transfer_network_through_its_own_adapter():
     out = model(**batch)
     assert set(out.loss_terms) == {
         "joint/classification", "joint/triplet", "joint/quantization", "joint/balance", "joint/differential",
-        "joint/agreement",
+        "joint/agreement", "joint/completion",
     }
     out.loss.backward()
     for modality in ("image", "text"):
@@ -84,7 +84,7 @@ def _squared_correlations(specific, transferred):
 
 def test_loss_term_by_term():
     weights = {"classification_weight": 0.3, "triplet_weight": 0.7, "quantization_weight": 0.2,
-               "balance_weight": 0.9, "differential_weight": 0.4, "agreement_weight": 0.6}
+               "balance_weight": 0.9, "differential_weight": 0.4, "agreement_weight": 0.6, "completion_weight": 1.7}
     model = tiny_model("cdhtk", triplet_margin=0.25, **weights)
     batch = tiny_batch()
     labels = batch["labels"]
@@ -94,17 +94,23 @@ def test_loss_term_by_term():
             "image": model._tower_features("image", pixel_values=batch["pixel_values"]),
             "text": model._tower_features("text", input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]),
         }
-        joint = model.transfer(features["image"], features["text"])
-        codes, classification, differential, agreement = {}, 0.0, 0.0, 0.0
+        transfer = model.transfer
+        adapted = {m: f @ transfer.adapters[m].weight.T + transfer.adapters[m].bias for m, f in features.items()}
+        codes, knowledge, classification, differential, completion = {}, {}, 0.0, 0.0, 0.0
         for modality, f in features.items():
-            single = model.transfer(**{f"{modality}_features": f})
+            other = "text" if modality == "image" else "image"
+            layer = transfer.completions[other]
+            completed = adapted[modality] @ layer.weight.T + layer.bias  # the other modality, predicted
+            pair = {modality: adapted[modality], other: completed}
+            single = transfer.shared(torch.cat([pair["image"], pair["text"]], dim=1))
+            knowledge[modality] = single
             head = (model.image_hash if modality == "image" else model.text_hash).projection
             w_s, w_t = head.weight[:, : f.shape[1]], head.weight[:, f.shape[1]:]
             codes[modality] = torch.tanh(f @ w_s.T + single @ w_t.T + head.bias)
             classification += _bce(model.classifier(codes[modality]), labels)
-            classification += _bce(model.classifier(torch.tanh(joint @ w_t.T)), labels)
+            classification += _bce(model.classifier(torch.tanh(single @ w_t.T)), labels)
             differential += _squared_correlations(torch.tanh(f @ w_s.T + head.bias), torch.tanh(single @ w_t.T))
-            agreement += ((single - joint) ** 2).mean()
+            completion += ((completed - adapted[other]) ** 2).mean()
         image, text = codes["image"], codes["text"]
         assert torch.allclose(image, out.image_embeds, atol=1e-6) and torch.allclose(text, out.text_embeds, atol=1e-6)
         signs = {m: torch.where(c >= 0, 1.0, -1.0) for m, c in codes.items()}
@@ -114,7 +120,8 @@ def test_loss_term_by_term():
             "quantization": ((signs["image"] - image) ** 2).mean() + ((signs["text"] - text) ** 2).mean(),
             "balance": (image.mean(0) ** 2).mean() + (text.mean(0) ** 2).mean(),
             "differential": differential,
-            "agreement": agreement,
+            "agreement": ((knowledge["image"] - knowledge["text"]) ** 2).mean(),
+            "completion": completion,
         }
     for name, value in expected.items():
         assert torch.isclose(out.loss_terms[f"joint/{name}"], value, atol=1e-5), name
@@ -138,10 +145,30 @@ def test_the_transfer_network_reads_both_modalities_and_completes_a_missing_one(
         adapted = transfer.adapters["image"](image)
         completed = transfer.shared(torch.cat([adapted, transfer.completions["text"](adapted)], dim=1))
         assert torch.allclose(transfer(image_features=image), completed)
-    # the pair's knowledge is the target of the single routes: the agreement term trains the completion layers
+    # the completion term trains the completion layers towards the pair's real other modality
     model(**batch).loss.backward()
     assert transfer.completions["text"].weight.grad.abs().sum() > 0
     assert transfer.completions["image"].weight.grad.abs().sum() > 0
+
+
+def test_the_completion_target_is_fixed_the_completion_learns_it():
+    """With only the completion term weighted, an adapter moves only as the input of its own completion, never to
+    meet the completion aimed at it (the real adapted vector is a fixed target)."""
+    zero = {f"{name}_weight": 0.0 for name in ("classification", "triplet", "quantization", "balance",
+                                                 "differential", "agreement")}
+    model = tiny_model("cdhtk", completion_weight=1.0, **zero)
+    batch = tiny_batch()
+    model(**batch).loss.backward()
+    transfer = model.transfer
+    image = model._tower_features("image", pixel_values=batch["pixel_values"]).detach()
+    text = model._tower_features("text", input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).detach()
+    expected = torch.nn.Linear(text.shape[1], transfer.adapters["text"].out_features)
+    expected.load_state_dict(transfer.adapters["text"].state_dict())
+    # the text adapter's only path: input of completions["image"], aimed at the (fixed) image adapted vector
+    with torch.no_grad():
+        target = transfer.adapters["image"](image)
+    ((transfer.completions["image"](expected(text)) - target) ** 2).mean().backward()
+    assert torch.allclose(transfer.adapters["text"].weight.grad, expected.weight.grad, atol=1e-6)
 
 
 def test_differential_loss_is_a_scale_free_decorrelation():
