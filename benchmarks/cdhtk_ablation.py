@@ -3,11 +3,12 @@
 The three losses of CDHTK (see `cmhash_hf.methods.cdhtk.modeling_cdhtk`): label prediction
 (``classification_weight``), the joint triplet–quantisation loss (``triplet_weight`` and ``quantization_weight``;
 the bit-balance term stays, it only keeps codes from collapsing), and the differential loss
-(``differential_weight``). Each variant sets the named weights to 0 and keeps every other default.
+(``differential_weight``), and the two terms that carry knowledge across modalities (``agreement_weight``,
+``completion_weight``). Each variant sets the named weights to 0 and keeps every other default.
 
 Protocol and training settings are the Wiki benchmark's (`benchmarks/wiki.py`: 693 test queries against the
 2,173 training pairs, `WIKI_SETTINGS`), at one code length, with a fixed number of epochs (last epoch) instead of
-the per-method choice on validation, to keep the eight runs short. One more row needs no training: the full
+the per-method choice on validation, to keep the runs short. One more row needs no training: the full
 models evaluated with the transfer network's knowledge set to 0 at query and database encoding (the codes are
 then tanh(W_s f + b), the modality-specific part alone), which shows how much of the codes the transferred part
 carries. The table (mAP@all, mean ± std over seeds) is printed and written to ``benchmarks/cdhtk_ablation.md``;
