@@ -112,13 +112,19 @@ class TransferNetwork(nn.Module):
     ) -> torch.Tensor:
         if image_features is None and text_features is None:
             raise ValueError("The transfer network needs the image features, the text features or both.")
-        image = None if image_features is None else self.adapters["image"](image_features)
-        text = None if text_features is None else self.adapters["text"](text_features)
-        if image is None:
-            image = self.completions["image"](text)
-        if text is None:
-            text = self.completions["text"](image)
-        return self.shared(torch.cat([image, text], dim=-1))
+        if image_features is not None and text_features is not None:
+            adapted = [self.adapters["image"](image_features), self.adapters["text"](text_features)]
+            return self.shared(torch.cat(adapted, dim=-1))
+        modality, features = ("image", image_features) if text_features is None else ("text", text_features)
+        return self.from_one_modality(modality, self.adapters[modality](features))[0]
+
+    def from_one_modality(self, modality: str, adapted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The knowledge from one modality's adapted vector, and the other modality's adapted vector its completion
+        layer predicts (what the knowledge reads in place of the missing modality)."""
+        other = "text" if modality == "image" else "image"
+        completed = self.completions[other](adapted)
+        pair = [adapted, completed] if modality == "image" else [completed, adapted]
+        return self.shared(torch.cat(pair, dim=-1)), completed
 
 
 def differential_loss(specific: torch.Tensor, transferred: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -214,14 +220,13 @@ class CDHTKModel(CrossModalHashPreTrainedModel):
         classification = label_prediction(image) + label_prediction(text)
         for modality, own in features.items():
             other = "text" if modality == "image" else "image"
-            # the knowledge this modality's code uses, at query time as here: its own adapted vector beside the
-            # other modality's, completed from it
-            knowledge[modality] = self.transfer(**{f"{modality}_features": own})
+            # the knowledge this modality's code uses, at query time as here (`hash_features`): its own adapted
+            # vector beside the other modality's, completed from it
+            knowledge[modality], completed = self.transfer.from_one_modality(modality, adapted[modality])
             specific, transferred = self.code_parts(modality, own, knowledge[modality])
             differential = differential + differential_loss(torch.tanh(specific.float()), torch.tanh(transferred.float()))
             classification = classification + label_prediction(torch.tanh(transferred.float()))
             # the completion is taught the pair's real other modality (its adapted vector, as a fixed target)
-            completed = self.transfer.completions[other](adapted[modality])
             completion = completion + ((completed.float() - adapted[other].detach().float()) ** 2).mean()
         parts = {
             "classification": classification,
