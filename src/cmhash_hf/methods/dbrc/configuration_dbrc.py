@@ -46,7 +46,8 @@ class DBRCConfig(CrossModalHashConfig):
     shared_dim: int = 512
     scaling: str = "linear"
     initial_scale: float = 1.0
-    saturation_weight: float = 0.01
+    saturation_weight: float = 1.0
+    centre_pre_activations: bool = True
     decoder_hidden_dim: int = 512
     image_reconstruction_size: int = 8
     image_reconstruction_weight: float = 1.0

@@ -3,7 +3,7 @@
 Example:
     >>> import torch
     >>> layer = SharedBinaryLayer(input_dim=6, hash_bits=4, scaling="linear", initial_scale=1.0)
-    >>> layer(torch.randn(2, 6)).shape
+    >>> layer(torch.randn(2, 6), "text").shape
     torch.Size([2, 4])
 """
 
@@ -20,6 +20,9 @@ from ...encoders import kind_of
 
 #: Starting value of the cubic scale β of the nonlinear adaptive tanh.
 INITIAL_CUBIC_SCALE = 0.01
+#: Weight of the newest batch in the shared layer's running mean of each modality's pre-activations.
+CENTRE_MOMENTUM = 0.1
+MODALITIES = ("image", "text")
 
 
 def inverse_softplus(value: float) -> float:
@@ -94,15 +97,65 @@ def saturation_penalty(outputs: list[torch.Tensor]) -> torch.Tensor:
 
 
 class SharedBinaryLayer(nn.Module):
-    """The one binary layer both modalities go through: Linear(input_dim → K) → `AdaptiveTanh`."""
+    """The one binary layer both modalities go through: Linear(input_dim → K), centred per modality, → `AdaptiveTanh`.
 
-    def __init__(self, input_dim: int, hash_bits: int, scaling: str, initial_scale: float) -> None:
+    With ``centre`` (DBRC's ``centre_pre_activations``), each modality's pre-activations z = Wh + b have their
+    mean over the batch subtracted in training, and a running mean of those batch means (one per modality, kept
+    as buffers like BatchNorm's, weight ``momentum`` for the newest batch) at query time, when one item comes
+    alone. A bit's pre-activation then has mean zero over each modality's items, so no shift of the projection
+    (its bias, or its weights along the features' mean) can give every item the same sign: the saturation
+    penalty cannot be met by constant bits. Nothing is rescaled, so the codes' magnitudes (what the penalty
+    drives towards ±1) are still learned.
+
+    Example:
+        >>> layer = SharedBinaryLayer(input_dim=3, hash_bits=2, scaling="linear", initial_scale=1.0, centre=True)
+        >>> with torch.no_grad():
+        ...     _ = layer.projection.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+        ...     _ = layer.projection.bias.fill_(1.0)  # a shift every item shares
+        >>> h = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
+        >>> [[round(v, 4) for v in row] for row in torch.atanh(layer(h, "image")).tolist()]  # z − batch mean 1.5
+        [[0.5, -0.5], [-0.5, 0.5], [-0.5, -0.5], [0.5, 0.5]]
+        >>> [round(v, 4) for v in layer.image_mean.tolist()], layer.text_mean.tolist()  # 0.9 · 0 + 0.1 · 1.5
+        ([0.15, 0.15], [0.0, 0.0])
+        >>> _ = layer.eval()  # a query alone: z minus the running mean, (2, 1) − 0.15
+        >>> [round(v, 4) for v in torch.atanh(layer(h[:1], "image"))[0].tolist()]
+        [1.85, 0.85]
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        hash_bits: int,
+        scaling: str,
+        initial_scale: float,
+        centre: bool = True,
+        momentum: float = CENTRE_MOMENTUM,
+    ) -> None:
         super().__init__()
         self.projection = nn.Linear(input_dim, hash_bits)
         self.activation = AdaptiveTanh(hash_bits, scaling, initial_scale)
+        self.centre = centre
+        self.momentum = momentum
+        for modality in MODALITIES:
+            self.register_buffer(f"{modality}_mean", torch.zeros(hash_bits))
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.activation(self.projection(features))
+    def pre_activations(self, features: torch.Tensor, modality: str) -> torch.Tensor:
+        """z = Wh + b of one modality's features, centred (see the class docstring) when ``centre`` is set."""
+        if modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}.")
+        z = self.projection(features)
+        if not self.centre:
+            return z
+        running = self.get_buffer(f"{modality}_mean")
+        if self.training and z.shape[0] > 1:
+            mean = z.mean(0)
+            with torch.no_grad():
+                running.lerp_(mean.detach().to(running.dtype), self.momentum)
+            return z - mean
+        return z - running.to(z.dtype)
+
+    def forward(self, features: torch.Tensor, modality: str) -> torch.Tensor:
+        return self.activation(self.pre_activations(features, modality))
 
 
 def build_decoder(hash_bits: int, hidden_dim: int, output_dim: int) -> nn.Module:

@@ -112,7 +112,9 @@ class DBRCModel(CrossModalHashPreTrainedModel):
 
     def __init__(self, config: DBRCConfig) -> None:
         super().__init__(config)
-        self.binary_layer = SharedBinaryLayer(config.shared_dim, config.hash_bits, config.scaling, config.initial_scale)
+        self.binary_layer = SharedBinaryLayer(
+            config.shared_dim, config.hash_bits, config.scaling, config.initial_scale, config.centre_pre_activations
+        )
         size = config.image_reconstruction_size
         self.image_decoder = build_decoder(
             config.hash_bits, config.decoder_hidden_dim, reconstruction_width(config.image_encoder, "image", size)
@@ -133,11 +135,14 @@ class DBRCModel(CrossModalHashPreTrainedModel):
             init.constant_(module.raw_alpha, inverse_softplus(module.initial_scale))
             if module.raw_beta is not None:
                 init.constant_(module.raw_beta, inverse_softplus(INITIAL_CUBIC_SCALE))
+        if isinstance(module, SharedBinaryLayer):
+            init.zeros_(module.image_mean)
+            init.zeros_(module.text_mean)
 
     # ----------------------------------------------------------------- codes through the shared layer
     def hash_features(self, modality: str, features: torch.Tensor) -> torch.Tensor:
-        """Continuous outputs in (-1, 1): modality-specific layer → shared binary layer."""
-        return self.binary_layer(super().hash_features(modality, features))
+        """Continuous outputs in (-1, 1): modality-specific layer → shared binary layer (centred per modality)."""
+        return self.binary_layer(super().hash_features(modality, features), modality)
 
     # ----------------------------------------------------------------- training protocol
     def required_inputs(self, step: str, batch: TrainingBatch) -> tuple[str, ...]:
