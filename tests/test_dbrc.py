@@ -226,3 +226,17 @@ def test_loss_is_the_weighted_sum_of_its_parts():
     terms = {name.removeprefix("joint/"): value.item() for name, value in out.loss_terms.items()}
     assert set(terms) == set(weights) and all(value > 0 for value in terms.values()), terms
     assert out.loss.item() == pytest.approx(sum(weights[name] * terms[name] for name in weights), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("settings", "error", "message"),
+    [
+        ({"centre_pre_activations": "yes"}, TypeError, "centre_pre_activations must be true or false, got 'yes'."),
+        ({"scaling": "cubic"}, ValueError, "scaling must be one of ('linear', 'nonlinear'), got 'cubic'."),
+        ({"initial_scale": 0.0}, ValueError, "initial_scale must be positive, got 0.0."),
+    ],
+)
+def test_bad_settings_are_refused_with_a_message_naming_them(settings, error, message):
+    with pytest.raises(error) as raised:
+        DBRCConfig(**settings)
+    assert str(raised.value) == message
