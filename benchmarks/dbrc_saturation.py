@@ -13,11 +13,12 @@ Training settings are the Wiki benchmark's (`benchmarks/wiki.py`, ``WIKI_SETTING
 seed, with a fixed number of epochs (last epoch). The code measured is whatever ``cmhash_hf`` imports, so the same
 script measures an older checkout (``PYTHONPATH=OLD/src``, with ``--label before``); it reads α as
 ``binary_layer.activation.alpha`` (a parameter in old code, the softplus of ``raw_alpha`` now). Each label's runs
-go to ``<results-dir>/<label>.json``; the markdown table gathers every label found there and is printed and
-written to ``benchmarks/dbrc_saturation.md``.
+go to ``<results-dir>/<label>-<epochs>ep.json``; the markdown table gathers every file found there and is printed
+and written to ``benchmarks/dbrc_saturation.md``.
 
 Usage:
-    python benchmarks/dbrc_saturation.py --wiki DIR                    # DIR from `cmhash data build wiki ...`
+    python benchmarks/dbrc_saturation.py --wiki DIR --epochs 10 --weights 0 0.1 0.3 1 10   # DIR: `cmhash data build wiki`
+    python benchmarks/dbrc_saturation.py --wiki DIR --epochs 10 --weights 0 1 --uncentred --label uncentred
     PYTHONPATH=OLD/src python benchmarks/dbrc_saturation.py --wiki DIR --label before
     python benchmarks/dbrc_saturation.py --wiki DIR --weights 1 --epochs 5 --results-dir /tmp/sat   # a quick look
 """
@@ -90,52 +91,61 @@ def shared_outputs(run_dir: Path, batch_size: int = 256) -> dict[str, float]:
 
 
 def table(reports: list[dict]) -> str:
-    """The markdown table: one row per (code version, saturation weight)."""
+    """The markdown table: one row per (code version, epochs, saturation weight)."""
     first = reports[0]["settings"]
     lines = [
-        f"# DBRC: saturation of the shared layer on Wiki ({first['bits']} bits, {first['epochs']} epochs, "
-        f"seed {first['seed']})",
+        f"# DBRC: saturation of the shared layer on Wiki ({first['bits']} bits, seed {first['seed']})",
         "",
         "Mean |u| (and share of |u| > 0.9) of the shared binary layer's continuous outputs over the 2,173 training",
         "pairs, mean α of the adaptive tanh, the number of distinct codes and of constant bits over those pairs, and",
         f"mAP@all (693 test queries against the 2,173 training pairs; chance {reports[0]['runs'][0]['chance']:.3f}); Wiki",
         "benchmark settings (`benchmarks/wiki.py`), last epoch. Produced by",
-        "`python benchmarks/dbrc_saturation.py --wiki DIR --label after` and, for the code before the change,",
-        "`PYTHONPATH=OLD/src python benchmarks/dbrc_saturation.py --wiki DIR --label before`.",
+        "`python benchmarks/dbrc_saturation.py --wiki DIR --label LABEL --epochs N --weights W...` (one file per",
+        "label and number of epochs in the results folder; the table gathers them all), for older code with",
+        "`PYTHONPATH=OLD/src`. Labels: *before* is the mean(1/α²) penalty on α, *uncentred* the penalty on the",
+        "outputs without centring (`centre_pre_activations=False`), *centred* the default since issue 13.",
         "",
-        "| code | saturation_weight | mean abs(u) image | mean abs(u) text | share > 0.9 image / text | mean α "
+        "| code | epochs | saturation_weight | mean abs(u) image | mean abs(u) text | share > 0.9 image / text | mean α "
         "| distinct codes image / text | constant bits image / text | image→text | text→image |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for report in reports:
-        for run in report["runs"]:
+        for run in sorted(report["runs"], key=lambda run: run["saturation_weight"]):
             lines.append(
-                f"| {report['label']} ({report['code']}) | {run['saturation_weight']:g} | {run['mean_abs_u_image']:.3f} "
-                f"| {run['mean_abs_u_text']:.3f} | {run['saturated_share_image']:.2f} / {run['saturated_share_text']:.2f} "
-                f"| {run['mean_alpha']:.3f} | {run['distinct_codes_image']} / {run['distinct_codes_text']} "
+                f"| {report['label']} ({report['code']}) | {report['settings']['epochs']} | {run['saturation_weight']:g} "
+                f"| {run['mean_abs_u_image']:.3f} | {run['mean_abs_u_text']:.3f} "
+                f"| {run['saturated_share_image']:.2f} / {run['saturated_share_text']:.2f} | {run['mean_alpha']:.3f} "
+                f"| {run['distinct_codes_image']} / {run['distinct_codes_text']} "
                 f"| {run['constant_bits_image']} / {run['constant_bits_text']} | {run['map_i2t']:.3f} | {run['map_t2i']:.3f} |"
             )
     return "\n".join(lines)
 
 
+#: Row groups in the table, in this order (other labels after them, alphabetically).
+LABEL_ORDER = ["before", "uncentred", "centred"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--wiki", required=True, help="the built Wiki dataset folder")
-    parser.add_argument("--label", default="after", help="name of the code measured (a row group of the table)")
+    parser.add_argument("--label", default="centred", help="name of the code measured (a row group of the table)")
     parser.add_argument("--bits", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights", type=float, nargs="+", default=WEIGHTS, help="values of saturation_weight")
+    parser.add_argument("--uncentred", action="store_true",
+                        help="train with centre_pre_activations=False (the shared layer as before issue 13's centring)")
     parser.add_argument("--results-dir", default="benchmarks/results/dbrc_saturation")
     parser.add_argument("--markdown", default="benchmarks/dbrc_saturation.md")
     args = parser.parse_args()
     root = Path(args.results_dir)
     runs = []
     for weight in args.weights:
-        output_dir = root / args.label / f"weight{weight:g}"
+        output_dir = root / args.label / f"{args.epochs}ep-weight{weight:g}"
         settings = BenchSettings(
             dataset=args.wiki, output_dir=str(output_dir), methods=["dbrc"], bits=[args.bits], seeds=[args.seed],
-            method_kwargs={"dbrc": {"saturation_weight": weight}},
+            method_kwargs={"dbrc": {"saturation_weight": weight,
+                                    **({"centre_pre_activations": False} if args.uncentred else {})}},
             training_kwargs={**WIKI_SETTINGS["training_kwargs"], "epochs": args.epochs},
         )
         result = run_benchmark(settings)["runs"][0]
@@ -147,9 +157,10 @@ def main() -> None:
               "settings": {"bits": args.bits, "epochs": args.epochs, "seed": args.seed,
                            "training_kwargs": WIKI_SETTINGS["training_kwargs"]},
               "runs": runs}
-    atomic_write_text(root / f"{args.label}.json", json.dumps(report, indent=2))
+    atomic_write_text(root / f"{args.label}-{args.epochs}ep.json", json.dumps(report, indent=2))
     reports = [json.loads(p.read_text()) for p in sorted(root.glob("*.json"))]
-    reports.sort(key=lambda r: (r["label"] != "before", r["label"]))
+    order = {label: position for position, label in enumerate(LABEL_ORDER)}
+    reports.sort(key=lambda r: (order.get(r["label"], len(order)), r["label"], r["settings"]["epochs"]))
     text = table(reports)
     print(text)
     atomic_write_text(Path(args.markdown), text + "\n")

@@ -36,37 +36,55 @@ Our reading where the paper leaves room:
   the same α — and grows α without regard to where z lies. On the outputs, its gradient reaches α, the shared
   projection and the layers below and competes with the reconstruction error, so its weight decides how close
   to ±1 the codes are (tests/test_dbrc.py::test_a_larger_saturation_weight_saturates_the_codes_more).
+- The shared layer centres each modality's pre-activations before the adaptive tanh (``centre_pre_activations``,
+  on by default; `SharedBinaryLayer`): in training a batch's mean is subtracted, at query time a running mean
+  kept per modality (as BatchNorm keeps its statistics). The paper has no such step. Without it the penalty is
+  met by collapse: a shift that every item shares (the projection's bias, or its weights along the features'
+  mean) makes |u| large for every item at once, and Adam moves such a shift as fast as anything else, so bits
+  become constant over the data (on Wiki at weight 1, 28 of 32; tests/test_dbrc.py::
+  test_the_penalty_saturates_the_codes_without_making_bits_constant shows it on toy data). Centred, a bit's
+  pre-activation has mean zero over each modality's items, so it cannot have one sign for all of them, while
+  its magnitude (what the penalty drives) is still learned: nothing is rescaled. Forms that also rescale the
+  pre-activations (per unit, per item or per modality), or that let the penalty move α alone, were tried and
+  not kept (docs/decisions.md, the DBRC entries, with their numbers).
 - The reconstruction targets are computed in `compute_loss` from the processed inputs the `TrainingBatch`
   carries (``batch.inputs``; the trainer keeps them in cached batches, ``reads_raw_inputs``).
 
 Measured (issue 13, `benchmarks/dbrc_saturation.py`; Wiki, 32 bits, seed 0, ``benchmarks/wiki.py`` training
-settings, 10 epochs — 40 took over 6 min a run on the shared machine): mean |u| of the shared layer's outputs
-over the 2,173 training pairs (image / text), mean α, distinct codes sign(u) and bits constant over those pairs
-(image / text), mAP@all image→text / text→image (693 test queries; chance 0.111). "before" is the mean(1/α²)
-penalty on α (commit 06a9f3b), "after" the penalty on the outputs (20b6b68; the same numbers at 6da1320):
+settings, last epoch): mean |u| of the shared layer's outputs over the 2,173 training pairs (image / text), mean
+α, distinct codes sign(u) and bits constant over those pairs (image / text), mAP@all image→text / text→image
+(693 test queries; chance 0.111). "before" is the mean(1/α²) penalty on α (commit 06a9f3b), "uncentred" the
+penalty on the outputs without centring (6da1320), "centred" the default now (d1d60e6); the full table, with
+more weights, is `benchmarks/dbrc_saturation.md`:
 
-======  ======  ===============  =======  ===============  =============  ===============
-code    weight  mean |u|         mean α   distinct codes   constant bits  mAP
-======  ======  ===============  =======  ===============  =============  ===============
-before  0       0.118 / 0.169    0.951    1966 / 796       3 / 7          0.179 / 0.212
-before  1       0.127 / 0.181    1.212    1951 / 785       3 / 7          0.181 / 0.222
-before  10      0.129 / 0.185    1.256    1946 / 784       3 / 8          0.177 / 0.222
-after   0       0.120 / 0.172    0.979    1962 / 764       3 / 6          0.177 / 0.214
-after   0.01    0.126 / 0.182    0.979    1926 / 731       4 / 7          0.178 / 0.213
-after   0.1     0.248 / 0.341    0.980    525 / 175        11 / 13        0.172 / 0.183
-after   1       0.855 / 0.819    0.984    5 / 8            28 / 26        0.117 / 0.116
-after   10      0.980 / 0.992    0.987    1 / 1            32 / 32        0.111 / 0.111
-======  ======  ===============  =======  ===============  =============  ===============
+=========  ======  ======  ===============  =======  ===============  =============  ===============
+code       epochs  weight  mean |u|         mean α   distinct codes   constant bits  mAP
+=========  ======  ======  ===============  =======  ===============  =============  ===============
+before     10      1       0.127 / 0.181    1.212    1951 / 785       3 / 7          0.181 / 0.222
+before     10      10      0.129 / 0.185    1.256    1946 / 784       3 / 8          0.177 / 0.222
+uncentred  10      0.01    0.126 / 0.182    0.979    1926 / 731       4 / 7          0.178 / 0.213
+uncentred  10      0.1     0.248 / 0.341    0.980    525 / 175        11 / 13        0.172 / 0.183
+uncentred  10      1       0.855 / 0.819    0.984    5 / 8            28 / 26        0.117 / 0.116
+centred    10      0       0.074 / 0.079    0.978    2161 / 1417      0 / 0          0.216 / 0.347
+centred    10      0.3     0.128 / 0.166    0.980    2112 / 960       0 / 0          0.235 / 0.322
+centred    10      1       0.754 / 0.695    0.987    189 / 346        0 / 0          0.193 / 0.153
+centred    10      10      0.979 / 0.975    1.036    35 / 121         0 / 0          0.164 / 0.125
+centred    40      0       0.081 / 0.061    0.954    2164 / 1598      0 / 0          0.209 / 0.438
+centred    40      1       0.765 / 0.841    1.013    59 / 192         0 / 0          0.178 / 0.196
+=========  ======  ======  ===============  =======  ===============  =============  ===============
 
-Before, the weight did nothing (|u| 0.13 / 0.18 at weights 0, 1 and 10; the issue's 0.46 / 0.33 was not
-reproduced at 10 epochs). Now it decides the saturation, but the penalty is met by collapse: saturation and
-constant bits rise together (0.1: 11 / 13 constant bits, 525 / 175 distinct codes), at weight 1 (the default
-until this table) nearly every bit is constant over the training set and mAP falls to chance, at 10 every item
-gets the same code. None of these weights saturates without collapsing, so the default is 0.01 (retrieval as
-without the penalty). α hardly moves (Adam moves raw α by at most about
-the learning rate a step, 0.34 over these 340 steps, and weight decay pulls it towards 0): the layers below
-the tanh make the pre-activations large and of one sign for (nearly) every item instead. Open: a
-collapse-proof form of the penalty (see docs/decisions.md, DBRC entry).
+Before, the weight did nothing. Uncentred, the penalty was met by collapse (at weight 1 nearly every bit constant
+over the training set and mAP at chance), so the default had been 0.01, which does not saturate. Centred, the
+weight decides the saturation and no bit is constant at any weight: the default weight 1 brings |u| to 0.75–0.84
+and 10 to 0.98, the adaptive tanh's outputs sitting near ±1 as DBRC designs them. It costs retrieval on Wiki:
+the saturated codes fall into fewer distinct codes (59 / 192 after 40 epochs at weight 1); against the old
+unsaturated default (uncentred, 0.01, 10 epochs: 0.178 / 0.213) image→text is as good or better (0.193 after 10
+epochs, 0.178 after 40) and text→image lower (0.153, 0.196), while the same centred layer without the penalty
+(weight 0) retrieves far better (0.209 / 0.438 after 40 epochs) with codes near 0. A penalty weight that
+rises linearly from 0 over the run did not keep that (40 epochs, weight 1: |u| 0.68 / 0.80, mAP 0.165 / 0.163;
+weight 10: 0.96 / 0.98, 0.187 / 0.187). Set ``saturation_weight=0`` for retrieval rather than DBRC's binary
+layer. α hardly moves in either form (Adam moves raw α by at most about the learning rate a step, and weight
+decay pulls it towards 0): the layers below make the pre-activations large instead.
 """
 
 from __future__ import annotations
