@@ -18,7 +18,7 @@ and written to ``benchmarks/dbrc_saturation.md``.
 
 Usage:
     python benchmarks/dbrc_saturation.py --wiki DIR --epochs 10 --weights 0 0.1 0.3 1 10   # DIR: `cmhash data build wiki`
-    python benchmarks/dbrc_saturation.py --wiki DIR --epochs 10 --weights 0 1 --uncentred --label uncentred
+    python benchmarks/dbrc_saturation.py --wiki DIR --epochs 40 --weights 10 --unnormalized --label scales-unnormalized
     PYTHONPATH=OLD/src python benchmarks/dbrc_saturation.py --wiki DIR --label before
     python benchmarks/dbrc_saturation.py --wiki DIR --weights 1 --epochs 5 --results-dir /tmp/sat   # a quick look
 """
@@ -102,8 +102,11 @@ def table(reports: list[dict]) -> str:
         "benchmark settings (`benchmarks/wiki.py`), last epoch. Produced by",
         "`python benchmarks/dbrc_saturation.py --wiki DIR --label LABEL --epochs N --weights W...` (one file per",
         "label and number of epochs in the results folder; the table gathers them all), for older code with",
-        "`PYTHONPATH=OLD/src`. Labels: *before* is the mean(1/α²) penalty on α, *uncentred* the penalty on the",
-        "outputs without centring (`centre_pre_activations=False`), *centred* the default since issue 13.",
+        "`PYTHONPATH=OLD/src`. Labels: *before* is the mean(1/α²) penalty on α; *outputs* the penalty on the",
+        "shared layer's outputs (its gradient reaching every layer); *centred-outputs* the same with each",
+        "modality's pre-activations centred; *scales* the default since issue 13: the penalty on the tanh of the",
+        "detached, batch-normalised pre-activations, so it grows α alone (α from 0.1, at its own learning rate);",
+        "*scales-unnormalized* the same without the normalisation (`normalize_pre_activations=False`).",
         "",
         "| code | epochs | saturation_weight | mean abs(u) image | mean abs(u) text | share > 0.9 image / text | mean α "
         "| distinct codes image / text | constant bits image / text | image→text | text→image |",
@@ -122,19 +125,19 @@ def table(reports: list[dict]) -> str:
 
 
 #: Row groups in the table, in this order (other labels after them, alphabetically).
-LABEL_ORDER = ["before", "uncentred", "centred"]
+LABEL_ORDER = ["before", "outputs", "centred-outputs", "scales", "scales-unnormalized"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--wiki", required=True, help="the built Wiki dataset folder")
-    parser.add_argument("--label", default="centred", help="name of the code measured (a row group of the table)")
+    parser.add_argument("--label", default="scales", help="name of the code measured (a row group of the table)")
     parser.add_argument("--bits", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights", type=float, nargs="+", default=WEIGHTS, help="values of saturation_weight")
-    parser.add_argument("--uncentred", action="store_true",
-                        help="train with centre_pre_activations=False (the shared layer as before issue 13's centring)")
+    parser.add_argument("--unnormalized", action="store_true",
+                        help="train with normalize_pre_activations=False (no normalisation before the adaptive tanh)")
     parser.add_argument("--results-dir", default="benchmarks/results/dbrc_saturation")
     parser.add_argument("--markdown", default="benchmarks/dbrc_saturation.md")
     args = parser.parse_args()
@@ -145,7 +148,7 @@ def main() -> None:
         settings = BenchSettings(
             dataset=args.wiki, output_dir=str(output_dir), methods=["dbrc"], bits=[args.bits], seeds=[args.seed],
             method_kwargs={"dbrc": {"saturation_weight": weight,
-                                    **({"centre_pre_activations": False} if args.uncentred else {})}},
+                                    **({"normalize_pre_activations": False} if args.unnormalized else {})}},
             training_kwargs={**WIKI_SETTINGS["training_kwargs"], "epochs": args.epochs},
         )
         result = run_benchmark(settings)["runs"][0]

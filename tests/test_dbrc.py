@@ -14,6 +14,7 @@ from cmhash_hf.data import CrossModalCollator, IndexedRows, load_cross_modal_dat
 from cmhash_hf.data.shapes import build_shapes_dataset
 from cmhash_hf.methods.dbrc import DBRCConfig
 from cmhash_hf.processing import CrossModalHashProcessor
+from cmhash_hf.training.optimization import param_groups
 from method_cases import BATCH, HASH_BITS, tiny_batch, tiny_model
 
 
@@ -29,7 +30,8 @@ def unlabelled_shapes(tmp_path_factory):
 def dbrc_run(unlabelled_shapes, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "dbrc16"
     argv = ["train", "--method", "dbrc", "--dataset", str(unlabelled_shapes), "--preset", "cpu", "--bits", "16",
-            "--epochs", "4", "--batch-size", "30", "--method-kwargs", "saturation_weight=1", "--output-dir", str(out)]
+            "--epochs", "4", "--batch-size", "30", "--set", "saturation_weight=10", "--set", "scale_learning_rate=0.1",
+            "--output-dir", str(out)]
     assert main(argv) == 0
     return out
 
@@ -59,9 +61,9 @@ def test_dbrc_trains_without_labels_and_its_reconstruction_loss_falls(dbrc_run):
         rows = [r["joint/saturation"] for r in log if r["epoch"] == epoch]
         return sum(rows) / len(rows)
 
-    assert saturation(4) < 0.9 * saturation(1)  # the outputs move towards ±1
+    assert saturation(4) < 0.8 * saturation(1)  # the outputs move towards ±1
     alpha = CrossModalHashModel.from_pretrained(dbrc_run).binary_layer.activation.alpha
-    assert (alpha > 0).all()
+    assert (alpha > 0.3).all()  # grown from 0.1 by the penalty, at the scales' own learning rate
 
 
 def test_supervised_methods_and_evaluation_refuse_a_dataset_without_labels(unlabelled_shapes, dbrc_run, tmp_path, capsys):
@@ -118,9 +120,10 @@ def test_the_scales_stay_positive_and_the_scaling_monotone_for_any_raw_values(sc
 
 
 def _mean_abs_output_after_training(saturation_weight: float) -> tuple[float, torch.Tensor]:
-    """A fixed 40-step AdamW loop on one tiny batch; mean |u| of both modalities' shared-layer outputs."""
-    model = tiny_model("dbrc", saturation_weight=saturation_weight)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    """A fixed 40-step AdamW loop (the trainer's param groups, scales at 0.1) on one tiny batch; mean |u| of
+    both modalities' shared-layer outputs, and α."""
+    model = tiny_model("dbrc", saturation_weight=saturation_weight, scale_learning_rate=0.1)
+    optimizer = torch.optim.AdamW(param_groups(model, list(model.parameters()), 1e-3, None, 0.0))
     batch = tiny_batch()
     for _ in range(40):
         optimizer.zero_grad()
@@ -133,25 +136,29 @@ def _mean_abs_output_after_training(saturation_weight: float) -> tuple[float, to
 
 
 def test_a_larger_saturation_weight_saturates_the_codes_more():
-    """The weight matters under AdamW (it did not when the penalty acted on α alone) and α stays positive."""
-    low, alpha_low = _mean_abs_output_after_training(0.01)
+    """The weight matters under AdamW: the reconstruction pulls α down and the penalty up, and the weight sets
+    where they meet (with mean(1/α²), weights 1 and 100 gave the same α). α stays positive."""
+    low, alpha_low = _mean_abs_output_after_training(1.0)
     high, alpha_high = _mean_abs_output_after_training(10.0)
     assert high > low + 0.1, (low, high)
+    assert alpha_high.mean() > alpha_low.mean() + 0.5, (alpha_low.mean(), alpha_high.mean())
     assert (alpha_low > 0).all() and (alpha_high > 0).all()
 
 
-def _train_on_features(centre: bool, saturation_weight: float) -> list[tuple[float, int, int]]:
-    """150 AdamW steps of DBRC (8 bits, feature towers) on 64 fixed non-negative image vectors and texts that
-    depend on them; then, at query time, per modality: mean |u|, bits constant over the 64 items, distinct codes."""
+def _train_on_features(normalize: bool, saturation_weight: float) -> tuple[list[tuple[float, int, int]], float]:
+    """150 AdamW steps (the trainer's param groups) of DBRC, 8 bits, feature towers, on 64 fixed non-negative
+    image vectors and texts that depend on them; then, at query time, per modality: mean |u|, bits constant over
+    the 64 items, distinct codes; and the mean α."""
     torch.manual_seed(0)
     spec = lambda width: {"kind": "features", "input_dim": width, "hidden_dims": [32]}  # noqa: E731
     config = DBRCConfig(hash_bits=8, shared_dim=32, decoder_hidden_dim=32, image_encoder=spec(12),
-                        text_encoder=spec(6), saturation_weight=saturation_weight, centre_pre_activations=centre)
+                        text_encoder=spec(6), saturation_weight=saturation_weight,
+                        normalize_pre_activations=normalize, scale_learning_rate=0.05)
     model = CrossModalHashModel.from_config(config).train()
     generator = torch.Generator().manual_seed(1)
     images = torch.rand(64, 12, generator=generator)  # non-negative, like Wiki's histograms
     texts = images[:, :6] + 0.1 * torch.rand(64, 6, generator=generator)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    optimizer = torch.optim.AdamW(param_groups(model, list(model.parameters()), 1e-2, None, 0.0))
     for _ in range(150):
         optimizer.zero_grad()
         model(image_features=images, text_features=texts, return_loss=True).loss.backward()
@@ -163,50 +170,82 @@ def _train_on_features(centre: bool, saturation_weight: float) -> list[tuple[flo
         signs = u > 0
         constant = int((signs.all(0) | ~signs.any(0)).sum())
         measured.append((u.abs().mean().item(), constant, torch.unique(signs, dim=0).shape[0]))
-    return measured
+    return measured, model.binary_layer.activation.alpha.mean().item()
 
 
-def test_the_penalty_saturates_the_codes_without_making_bits_constant():
-    """The default (centred) shared layer: weight 1 drives |u| to ±1 and every bit still splits the items.
-    Without the centring the same penalty is met by collapse: every bit constant, one code for all 64 items."""
-    for mean_abs, constant, distinct in _train_on_features(centre=True, saturation_weight=1.0):
-        assert mean_abs > 0.85 and constant == 0 and distinct >= 16, (mean_abs, constant, distinct)
-    for mean_abs, constant, distinct in _train_on_features(centre=True, saturation_weight=0.0):
-        assert mean_abs < 0.5 and constant == 0, (mean_abs, constant)  # the saturation comes from the penalty
-    for mean_abs, constant, distinct in _train_on_features(centre=False, saturation_weight=1.0):
-        assert mean_abs > 0.85 and constant == 8 and distinct == 1, (mean_abs, constant, distinct)
+def test_the_penalty_saturates_the_codes_by_growing_the_scales():
+    """Default (normalised) layer: weight 10 grows α and drives |u| up, every bit still splitting the items;
+    weight 0 leaves the codes near 0. Without the normalisation α grows as much but the codes stay far from ±1:
+    the layers below shrink the pre-activations to keep the reconstruction in the tanh's linear range."""
+    saturated, alpha = _train_on_features(normalize=True, saturation_weight=10.0)
+    assert alpha > 2.5
+    for mean_abs, constant, distinct in saturated:
+        assert mean_abs > 0.65 and constant == 0 and distinct >= 16, (mean_abs, constant, distinct)
+    unsaturated, alpha = _train_on_features(normalize=True, saturation_weight=0.0)
+    assert alpha < 0.2 and all(mean_abs < 0.2 for mean_abs, _, _ in unsaturated), unsaturated
+    shrunk, alpha = _train_on_features(normalize=False, saturation_weight=10.0)
+    assert alpha > 2.5 and all(mean_abs < 0.5 for mean_abs, _, _ in shrunk), (alpha, shrunk)
 
 
-def test_the_shared_layer_centres_each_modality_on_its_own_mean():
-    """Training: a batch's pre-activations minus their batch mean, and that mean folded into the modality's
-    running mean; a query alone (eval): minus the running mean. The other modality's running mean is untouched."""
+def test_the_penalty_moves_the_scales_alone():
+    model = tiny_model("dbrc", image_reconstruction_weight=0.0, text_reconstruction_weight=0.0)
+    model(**tiny_batch(), return_loss=True).loss.backward()
+    activation = model.binary_layer.activation
+    assert (activation.raw_alpha.grad < 0).all()  # it grows every α
+    others = [p for name, p in model.named_parameters() if not name.startswith("binary_layer.activation")]
+    assert all(p.grad is None or not p.grad.any() for p in others)
+
+
+def test_the_shared_layer_normalizes_each_modality_on_its_own_statistics():
+    """Training: (z − batch mean) / batch std per bit, folded into that modality's running estimates; a query
+    alone (eval), and a lone item in training: the running estimates. The other modality's are untouched."""
     model = tiny_model("dbrc").train()
     layer = model.binary_layer
     features = torch.randn(5, model.config.shared_dim)
+    eps = layer.norms["image"].eps
     with torch.no_grad():
-        layer.text_mean.fill_(0.3)
+        layer.norms["text"].running_mean.fill_(0.3)
+        layer.norms["text"].running_var.fill_(4.0)
         z = layer.projection(features)
         u = layer(features, "image")
-    activation = layer.activation
-    assert torch.allclose(u, activation(z - z.mean(0)), atol=1e-6)
-    assert torch.allclose(layer.image_mean, 0.1 * z.mean(0), atol=1e-6)
-    assert torch.allclose(layer.text_mean, torch.full_like(layer.text_mean, 0.3))
+        lone = layer(features[:1], "text")
+    by_hand = (z - z.mean(0)) / torch.sqrt(z.var(0, unbiased=False) + eps)
+    assert torch.allclose(u, layer.activation(by_hand), atol=1e-5)
+    assert torch.allclose(layer.norms["image"].running_mean, 0.1 * z.mean(0), atol=1e-6)
+    assert torch.allclose(layer.norms["image"].running_var, 0.9 + 0.1 * z.var(0, unbiased=True), atol=1e-5)
+    assert torch.allclose(layer.norms["text"].running_mean, torch.full((HASH_BITS,), 0.3))
+    assert torch.allclose(lone, layer.activation((z[:1] - 0.3) / (4.0 + eps) ** 0.5), atol=1e-5)
     layer.eval()
     with torch.no_grad():
         alone = layer(features[:1], "text")
-    assert torch.allclose(alone, activation(z[:1] - 0.3), atol=1e-6)
+    assert torch.allclose(alone, lone)
+    with torch.no_grad():
+        recomputed = layer.train().batch_pre_activations(features, "text")
+    assert torch.allclose(recomputed, (z - z.mean(0)) / torch.sqrt(z.var(0, unbiased=False) + eps), atol=1e-5)
+    assert torch.allclose(layer.norms["text"].running_mean, torch.full((HASH_BITS,), 0.3))  # not updated
     with pytest.raises(ValueError, match="modality must be one of"):
         layer(features, "audio")
 
 
-def test_the_running_means_are_saved_with_the_model(tmp_path):
+def test_the_running_estimates_are_saved_with_the_model(tmp_path):
     model = tiny_model("dbrc")
     with torch.no_grad():
-        model.binary_layer.image_mean.copy_(torch.linspace(-1, 1, HASH_BITS))
+        model.binary_layer.norms["image"].running_mean.copy_(torch.linspace(-1, 1, HASH_BITS))
     model.save_pretrained(tmp_path)
     loaded = CrossModalHashModel.from_pretrained(tmp_path)
-    assert torch.equal(loaded.binary_layer.image_mean, model.binary_layer.image_mean)
-    assert torch.equal(loaded.binary_layer.text_mean, torch.zeros(HASH_BITS))
+    assert torch.equal(loaded.binary_layer.norms["image"].running_mean, model.binary_layer.norms["image"].running_mean)
+    assert torch.equal(loaded.binary_layer.norms["text"].running_mean, torch.zeros(HASH_BITS))
+    assert torch.equal(loaded.binary_layer.norms["text"].running_var, torch.ones(HASH_BITS))
+
+
+def test_the_scales_train_in_their_own_param_group():
+    model = tiny_model("dbrc", scale_learning_rate=0.02)
+    groups = {group["name"]: group for group in param_groups(model, list(model.parameters()), 1e-3, None, 0.1)}
+    scales = {id(p) for p in model.binary_layer.activation.parameters()}
+    assert {id(p) for p in groups["scales"]["params"]} == scales
+    assert (groups["scales"]["lr"], groups["scales"]["weight_decay"]) == (0.02, 0.0)
+    assert not scales & {id(p) for p in groups["heads"]["params"]}
+    assert len(groups["heads"]["params"]) + len(scales) == len(list(model.parameters()))
 
 
 def test_training_never_reads_labels():
@@ -231,7 +270,9 @@ def test_loss_is_the_weighted_sum_of_its_parts():
 @pytest.mark.parametrize(
     ("settings", "error", "message"),
     [
-        ({"centre_pre_activations": "yes"}, TypeError, "centre_pre_activations must be true or false, got 'yes'."),
+        ({"normalize_pre_activations": "yes"}, TypeError,
+         "normalize_pre_activations must be true or false, got 'yes'."),
+        ({"scale_learning_rate": 0.0}, ValueError, "scale_learning_rate must be positive, got 0.0."),
         ({"scaling": "cubic"}, ValueError, "scaling must be one of ('linear', 'nonlinear'), got 'cubic'."),
         ({"initial_scale": 0.0}, ValueError, "initial_scale must be positive, got 0.0."),
     ],

@@ -550,6 +550,12 @@ class CrossModalHashPreTrainedModel(PreTrainedModel):
         """Parameters the optimiser of ``step`` updates; all trainable parameters by default."""
         return [p for p in self.parameters() if p.requires_grad]
 
+    def own_param_groups(self) -> list[dict[str, Any]]:
+        """Parameters that train in an AdamW param group of their own: a list of ``{"name", "params", "lr",
+        "weight_decay"}`` dicts (none by default). The trainer takes them out of each step's ``encoder`` /
+        ``heads`` groups (`cmhash_hf.training.optimization.param_groups`); DBRC's tanh scales use it."""
+        return []
+
     def encoder_towers(self) -> dict[str, nn.Module]:
         """The towers started from pretrained weights (their spec names a ``name_or_path``), by modality.
 

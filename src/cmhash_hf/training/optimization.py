@@ -36,7 +36,9 @@ def param_groups(
     weight_decay: float,
 ) -> list[dict[str, Any]]:
     """Split one step's ``parameters`` into the ``encoder`` group (parameters of the model's `encoder_towers`,
-    at ``encoder_learning_rate``, default ``learning_rate``) and the ``heads`` group (everything else); empty
+    at ``encoder_learning_rate``, default ``learning_rate``), the groups the model asks for
+    (`CrossModalHashPreTrainedModel.own_param_groups`: their own name, learning rate and weight decay, holding
+    those of their parameters that are in ``parameters``) and the ``heads`` group (everything else); empty
     groups are left out.
 
     Example:
@@ -48,13 +50,19 @@ def param_groups(
         >>> [(g["name"], g["lr"], len(g["params"]) == len(list(model.image_tower.parameters()))) for g in groups]
         [('encoder', 1e-05, True), ('heads', 0.001, False)]
     """
+    wanted = {id(p) for p in parameters}
+    own = [
+        {**group, "params": [p for p in group["params"] if id(p) in wanted]} for group in model.own_param_groups()
+    ]
+    taken = {id(p) for group in own for p in group["params"]}
     encoder_ids = {id(p) for tower in model.encoder_towers().values() for p in tower.parameters()}
-    encoder = [p for p in parameters if id(p) in encoder_ids]
-    heads = [p for p in parameters if id(p) not in encoder_ids]
+    encoder = [p for p in parameters if id(p) in encoder_ids and id(p) not in taken]
+    heads = [p for p in parameters if id(p) not in encoder_ids and id(p) not in taken]
     encoder_lr = learning_rate if encoder_learning_rate is None else encoder_learning_rate
     groups = [
         {"params": encoder, "lr": encoder_lr, "weight_decay": weight_decay, "name": "encoder"},
         {"params": heads, "lr": learning_rate, "weight_decay": weight_decay, "name": "heads"},
+        *own,
     ]
     return [group for group in groups if group["params"]]
 

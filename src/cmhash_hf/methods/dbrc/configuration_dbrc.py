@@ -25,17 +25,21 @@ class DBRCConfig(CrossModalHashConfig):
         scaling (`str`, defaults to `"linear"`): the adaptive tanh's scaling of the shared layer's pre-activation
             z: ``"linear"`` is tanh(α ⊙ z), ``"nonlinear"`` is tanh(α ⊙ z + β ⊙ z³), with α (and β) learned per
             unit and kept positive through a softplus, so the scaling is increasing in z.
-        initial_scale (`float`, defaults to 1.0): starting value of every α (β starts at 0.01).
-        saturation_weight (`float`, defaults to 1.0): weight of the saturation penalty mean((1 − |u|)²) on the
-            shared layer's outputs u, which drives the codes towards ±1 (``scale_penalty_weight`` before the
-            renaming; that penalty was mean(1 / α²)). With the centred shared layer, weight 1 brings mean |u| on
-            Wiki to about 0.8 with no bit constant over the training set (the table in `DBRCModel`'s module
-            docstring); 0 leaves the codes near 0 (|u| about 0.1), which retrieves better on Wiki but is not the
-            binary layer DBRC describes.
-        centre_pre_activations (`bool`, defaults to `True`): subtract from each modality's pre-activations of the
-            shared layer their batch mean in training (a running mean per modality at query time; see
-            `SharedBinaryLayer`). Without it the saturation penalty is met by making bits constant over the data
-            (on Wiki at weight 1, 28 of 32 bits and retrieval at chance); ``False`` gives the layer as before.
+        initial_scale (`float`, defaults to 0.1): starting value of every α (β starts at 0.01). Small, so that
+            training starts in the tanh's linear range and the codes' signs are learned before α saturates them.
+        scale_learning_rate (`float`, defaults to 0.01): AdamW learning rate of α (and β), in a param group of
+            their own without weight decay. Adam moves a parameter by about its learning rate a step, so with the
+            heads' 1e-3 α could not grow by more than about 1 over a run.
+        saturation_weight (`float`, defaults to 10.0): weight of the saturation penalty mean((1 − |u|)²), taken
+            on the tanh of the detached normalised pre-activations so that it grows the scales α alone
+            (``scale_penalty_weight`` before the renaming; that penalty was mean(1 / α²)). The reconstruction
+            error pulls α down, the penalty up: the weight sets where they meet, i.e. how saturated the codes
+            end (Wiki, 40 epochs: 1 → mean |u| about 0.62, 10 → about 0.78; the table in `DBRCModel`'s module
+            docstring).
+        normalize_pre_activations (`bool`, defaults to `True`): batch-normalise (without affine part) each
+            modality's pre-activations of the shared layer (`SharedBinaryLayer`), so that neither a constant bit
+            nor a shrinking of the pre-activations can answer the penalty. ``False`` leaves them as they are,
+            and the layers below then shrink them as α grows (the codes do not saturate).
         decoder_hidden_dim (`int`, defaults to 512): hidden width of each reconstruction decoder
             (code → Linear → ReLU → Linear → input); 0 makes the decoders linear.
         image_reconstruction_size (`int`, defaults to 8): for a picture tower (``hf``), the reconstructed "input"
@@ -50,9 +54,10 @@ class DBRCConfig(CrossModalHashConfig):
 
     shared_dim: int = 512
     scaling: str = "linear"
-    initial_scale: float = 1.0
-    saturation_weight: float = 1.0
-    centre_pre_activations: bool = True
+    initial_scale: float = 0.1
+    scale_learning_rate: float = 1e-2
+    saturation_weight: float = 10.0
+    normalize_pre_activations: bool = True
     decoder_hidden_dim: int = 512
     image_reconstruction_size: int = 8
     image_reconstruction_weight: float = 1.0
@@ -68,10 +73,12 @@ class DBRCConfig(CrossModalHashConfig):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         if not isinstance(self.decoder_hidden_dim, int) or self.decoder_hidden_dim < 0:
             raise ValueError(f"decoder_hidden_dim must be a non-negative integer, got {self.decoder_hidden_dim!r}.")
-        if not isinstance(self.centre_pre_activations, bool):
+        if not isinstance(self.normalize_pre_activations, bool):
             raise TypeError(
-                f"centre_pre_activations must be true or false, got {self.centre_pre_activations!r}."
+                f"normalize_pre_activations must be true or false, got {self.normalize_pre_activations!r}."
             )
+        if not self.scale_learning_rate > 0:
+            raise ValueError(f"scale_learning_rate must be positive, got {self.scale_learning_rate!r}.")
         if self.initial_scale <= 0:
             raise ValueError(f"initial_scale must be positive, got {self.initial_scale}.")
         self.require_non_negative("saturation_weight", "image_reconstruction_weight", "text_reconstruction_weight")

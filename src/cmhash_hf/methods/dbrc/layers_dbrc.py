@@ -20,8 +20,8 @@ from ...encoders import kind_of
 
 #: Starting value of the cubic scale β of the nonlinear adaptive tanh.
 INITIAL_CUBIC_SCALE = 0.01
-#: Weight of the newest batch in the shared layer's running mean of each modality's pre-activations.
-CENTRE_MOMENTUM = 0.1
+#: Weight of the newest batch in the running estimates of the shared layer's normalisation (BatchNorm's default).
+NORM_MOMENTUM = 0.1
 MODALITIES = ("image", "text")
 
 
@@ -81,10 +81,11 @@ class AdaptiveTanh(nn.Module):
 
 
 def saturation_penalty(outputs: list[torch.Tensor]) -> torch.Tensor:
-    """mean((1 − |u|)²) over the entries u of each modality's shared-layer outputs, averaged over the modalities.
+    """mean((1 − |u|)²) over the entries u of each modality's outputs, averaged over the modalities.
 
-    It acts on the outputs, so its gradient reaches α (which it grows), the shared projection and the layers
-    below, where it competes with the reconstruction error: its weight sets how far the codes are pushed to ±1.
+    DBRC applies it to the adaptive tanh of the *detached* pre-activations (`DBRCModel.compute_loss`), so its
+    gradient reaches the scales α (and β) alone and grows them: the codes saturate because α grows, not
+    because the layers below move the items.
 
     Example:
         >>> u = torch.tensor([[1.0, -0.5], [0.0, -1.0]])  # (1-|u|)²: 0, 0.25, 1, 0 -> mean 0.3125
@@ -97,29 +98,27 @@ def saturation_penalty(outputs: list[torch.Tensor]) -> torch.Tensor:
 
 
 class SharedBinaryLayer(nn.Module):
-    """The one binary layer both modalities go through: Linear(input_dim → K), centred per modality, → `AdaptiveTanh`.
+    """The one binary layer both modalities go through: Linear(input_dim → K), normalised per modality, →
+    `AdaptiveTanh`.
 
-    With ``centre`` (DBRC's ``centre_pre_activations``), each modality's pre-activations z = Wh + b have their
-    mean over the batch subtracted in training, and a running mean of those batch means (one per modality, kept
-    as buffers like BatchNorm's, weight ``momentum`` for the newest batch) at query time, when one item comes
-    alone. A bit's pre-activation then has mean zero over each modality's items, so no shift of the projection
-    (its bias, or its weights along the features' mean) can give every item the same sign: the saturation
-    penalty cannot be met by constant bits. Nothing is rescaled, so the codes' magnitudes (what the penalty
-    drives towards ±1) are still learned.
+    With ``normalize`` (DBRC's ``normalize_pre_activations``), each modality's pre-activations z = Wh + b are
+    batch-normalised without a learned affine part, by a `torch.nn.BatchNorm1d` of that modality (batch mean
+    and variance in training, their running estimates at query time, when one item comes alone; a lone item in
+    training uses the running estimates too). A bit's normalised pre-activation then has mean 0 and variance 1
+    over each modality's items, so the layers below can neither give every item the same sign (a constant bit)
+    nor shrink z to keep the tanh in its linear range: how saturated the codes are is up to the scales α alone.
 
     Example:
-        >>> layer = SharedBinaryLayer(input_dim=3, hash_bits=2, scaling="linear", initial_scale=1.0, centre=True)
+        >>> layer = SharedBinaryLayer(input_dim=3, hash_bits=2, scaling="linear", initial_scale=1.0)
         >>> with torch.no_grad():
-        ...     _ = layer.projection.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+        ...     _ = layer.projection.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]))
         ...     _ = layer.projection.bias.fill_(1.0)  # a shift every item shares
         >>> h = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
-        >>> [[round(v, 4) for v in row] for row in torch.atanh(layer(h, "image")).tolist()]  # z − batch mean 1.5
-        [[0.5, -0.5], [-0.5, 0.5], [-0.5, -0.5], [0.5, 0.5]]
-        >>> [round(v, 4) for v in layer.image_mean.tolist()], layer.text_mean.tolist()  # 0.9 · 0 + 0.1 · 1.5
-        ([0.15, 0.15], [0.0, 0.0])
-        >>> _ = layer.eval()  # a query alone: z minus the running mean, (2, 1) − 0.15
-        >>> [round(v, 4) for v in torch.atanh(layer(h[:1], "image"))[0].tolist()]
-        [1.85, 0.85]
+        >>> z = layer.pre_activations(h, "image")  # training: (z − batch mean) / batch std, per bit
+        >>> [[round(v, 3) for v in row] for row in z.tolist()]
+        [[1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0], [1.0, 1.0]]
+        >>> [round(v, 3) for v in layer.norms["image"].running_mean.tolist()], layer.norms["text"].running_mean.tolist()
+        ([0.15, 0.2], [0.0, 0.0])
     """
 
     def __init__(
@@ -128,31 +127,38 @@ class SharedBinaryLayer(nn.Module):
         hash_bits: int,
         scaling: str,
         initial_scale: float,
-        centre: bool = True,
-        momentum: float = CENTRE_MOMENTUM,
+        normalize: bool = True,
+        momentum: float = NORM_MOMENTUM,
     ) -> None:
         super().__init__()
         self.projection = nn.Linear(input_dim, hash_bits)
         self.activation = AdaptiveTanh(hash_bits, scaling, initial_scale)
-        self.centre = centre
-        self.momentum = momentum
-        for modality in MODALITIES:
-            self.register_buffer(f"{modality}_mean", torch.zeros(hash_bits))
+        self.norms = (
+            nn.ModuleDict({m: nn.BatchNorm1d(hash_bits, affine=False, momentum=momentum) for m in MODALITIES})
+            if normalize
+            else None
+        )
 
-    def pre_activations(self, features: torch.Tensor, modality: str) -> torch.Tensor:
-        """z = Wh + b of one modality's features, centred (see the class docstring) when ``centre`` is set."""
+    def _normalized(self, z: torch.Tensor, modality: str, update_running: bool) -> torch.Tensor:
         if modality not in MODALITIES:
             raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}.")
-        z = self.projection(features)
-        if not self.centre:
+        if self.norms is None:
             return z
-        running = self.get_buffer(f"{modality}_mean")
+        norm = self.norms[modality]
         if self.training and z.shape[0] > 1:
-            mean = z.mean(0)
-            with torch.no_grad():
-                running.lerp_(mean.detach().to(running.dtype), self.momentum)
-            return z - mean
-        return z - running.to(z.dtype)
+            if update_running:
+                return norm(z)
+            return F.batch_norm(z, None, None, training=True, eps=norm.eps)
+        return F.batch_norm(z, norm.running_mean, norm.running_var, training=False, eps=norm.eps)
+
+    def pre_activations(self, features: torch.Tensor, modality: str) -> torch.Tensor:
+        """The normalised pre-activations of one modality's features (updating that modality's running
+        estimates in training)."""
+        return self._normalized(self.projection(features), modality, update_running=True)
+
+    def batch_pre_activations(self, features: torch.Tensor, modality: str) -> torch.Tensor:
+        """The same pre-activations without touching the running estimates (the loss recomputes them)."""
+        return self._normalized(self.projection(features), modality, update_running=False)
 
     def forward(self, features: torch.Tensor, modality: str) -> torch.Tensor:
         return self.activation(self.pre_activations(features, modality))

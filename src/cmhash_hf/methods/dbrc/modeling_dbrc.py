@@ -131,7 +131,7 @@ class DBRCModel(CrossModalHashPreTrainedModel):
     def __init__(self, config: DBRCConfig) -> None:
         super().__init__(config)
         self.binary_layer = SharedBinaryLayer(
-            config.shared_dim, config.hash_bits, config.scaling, config.initial_scale, config.centre_pre_activations
+            config.shared_dim, config.hash_bits, config.scaling, config.initial_scale, config.normalize_pre_activations
         )
         size = config.image_reconstruction_size
         self.image_decoder = build_decoder(
@@ -153,19 +153,27 @@ class DBRCModel(CrossModalHashPreTrainedModel):
             init.constant_(module.raw_alpha, inverse_softplus(module.initial_scale))
             if module.raw_beta is not None:
                 init.constant_(module.raw_beta, inverse_softplus(INITIAL_CUBIC_SCALE))
-        if isinstance(module, SharedBinaryLayer):
-            init.zeros_(module.image_mean)
-            init.zeros_(module.text_mean)
+        if isinstance(module, SharedBinaryLayer) and module.norms is not None:
+            for norm in module.norms.values():
+                init.zeros_(norm.running_mean)
+                init.ones_(norm.running_var)
+                init.zeros_(norm.num_batches_tracked)
 
     # ----------------------------------------------------------------- codes through the shared layer
     def hash_features(self, modality: str, features: torch.Tensor) -> torch.Tensor:
-        """Continuous outputs in (-1, 1): modality-specific layer → shared binary layer (centred per modality)."""
+        """Continuous outputs in (-1, 1): modality-specific layer → shared binary layer (normalised per modality)."""
         return self.binary_layer(super().hash_features(modality, features), modality)
+
+    def own_param_groups(self) -> list[dict]:
+        """The tanh scales α (and β) train at ``scale_learning_rate`` without weight decay (decay would pull
+        them towards softplus(0) ≈ 0.69, against the saturation penalty)."""
+        return [{"name": "scales", "params": list(self.binary_layer.activation.parameters()),
+                 "lr": self.config.scale_learning_rate, "weight_decay": 0.0}]
 
     # ----------------------------------------------------------------- training protocol
     def required_inputs(self, step: str, batch: TrainingBatch) -> tuple[str, ...]:
         """The processed inputs (what is reconstructed); either modality's outputs or both (checked in the loss)."""
-        return ("inputs",)
+        return ("inputs",)  # the tower outputs come with the embeddings of the modalities that ran
 
     def reconstruction_targets(self, batch: TrainingBatch) -> dict[str, torch.Tensor]:
         """What DBRC reconstructs of each modality whose tower ran (`reconstruction_target` of the inputs)."""
@@ -194,6 +202,15 @@ class DBRCModel(CrossModalHashPreTrainedModel):
             error = sum(((decoders[modality](code) - target) ** 2).sum() / energy for code in codes) / len(codes)
             total = total + weights[modality] * error
             parts[f"{modality}_reconstruction"] = error.detach()
-        penalty = saturation_penalty(codes)
+        # The penalty sees the tanh of the detached pre-activations: it grows the scales, not the layers below.
+        scaled = []
+        for modality in MODALITIES:
+            features = batch.tower_outputs(modality)
+            if features is not None:
+                with torch.no_grad():
+                    hidden = super().hash_features(modality, features)
+                    z = self.binary_layer.batch_pre_activations(hidden, modality).float()
+                scaled.append(self.binary_layer.activation(z))
+        penalty = saturation_penalty(scaled)
         parts["saturation"] = penalty.detach()
         return total + self.config.saturation_weight * penalty, parts
