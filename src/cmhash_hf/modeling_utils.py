@@ -8,6 +8,8 @@ knows about them.
 Training protocol (class attributes and hooks a method may override):
 
 - ``training_steps``: names of the optimisation steps; each gets its own optimiser over ``step_parameters(step)``.
+- ``own_param_groups()``: parameters that train in an AdamW param group of their own (name, learning rate,
+  weight decay) instead of the ``heads`` / ``encoder`` groups (DBRC's tanh scales; none by default).
 - ``step_schedule``: ``"batch"`` runs every step on each batch in turn; ``"epoch"`` makes one pass over the
   training data per step (DCMH's "update the image net with G fixed, then the text net with F fixed").
 - ``steps_for_epoch(epoch, num_epochs)``: the steps active in an epoch (all by default); a method whose

@@ -30,12 +30,13 @@ class DBRCConfig(CrossModalHashConfig):
         scale_learning_rate (`float`, defaults to 0.01): AdamW learning rate of α (and β), in a param group of
             their own without weight decay. Adam moves a parameter by about its learning rate a step, so with the
             heads' 1e-3 α could not grow by more than about 1 over a run.
-        saturation_weight (`float`, defaults to 10.0): weight of the saturation penalty mean((1 − |u|)²), taken
+        saturation_weight (`float`, defaults to 1.0): weight of the saturation penalty mean((1 − |u|)²), taken
             on the tanh of the detached normalised pre-activations so that it grows the scales α alone
             (``scale_penalty_weight`` before the renaming; that penalty was mean(1 / α²)). The reconstruction
             error pulls α down, the penalty up: the weight sets where they meet, i.e. how saturated the codes
-            end (Wiki, 40 epochs: 1 → mean |u| about 0.62, 10 → about 0.78; the table in `DBRCModel`'s module
-            docstring).
+            end (Wiki, 32 bits, 40 epochs: 0 → mean |u| 0.09, 1 → 0.64, 3 → 0.71 / 0.78, 10 → 0.74 / 0.80 for
+            images / texts, with no bit constant). Saturation costs retrieval, and above 1 the 16-bit codes of
+            builtin:shapes fall to chance from image to text; the tables are in `DBRCModel`'s module docstring.
         normalize_pre_activations (`bool`, defaults to `True`): batch-normalise (without affine part) each
             modality's pre-activations of the shared layer (`SharedBinaryLayer`), so that neither a constant bit
             nor a shrinking of the pre-activations can answer the penalty. ``False`` leaves them as they are,
@@ -56,7 +57,7 @@ class DBRCConfig(CrossModalHashConfig):
     scaling: str = "linear"
     initial_scale: float = 0.1
     scale_learning_rate: float = 1e-2
-    saturation_weight: float = 10.0
+    saturation_weight: float = 1.0
     normalize_pre_activations: bool = True
     decoder_hidden_dim: int = 512
     image_reconstruction_size: int = 8

@@ -30,61 +30,62 @@ Our reading where the paper leaves room:
   of the learned nonlinear scale) is tanh(α ⊙ z + β ⊙ z³) with β = softplus(raw β) > 0 learned per unit
   (starting at 0.01): an odd scaling that is strictly increasing in z (derivative α + 3βz² > 0), so the code
   bit is the sign of the pre-activation in both forms.
-- The saturation penalty (weight ``saturation_weight``) is mean((1 − |u|)²) over the shared layer's outputs u
-  of both modalities (`saturation_penalty`), not a function of α alone. A penalty on α alone (mean(1/α²)
-  before) is moved by AdamW's normalised update at the same speed whatever its weight — weights 1 and 100 gave
-  the same α — and grows α without regard to where z lies. On the outputs, its gradient reaches α, the shared
-  projection and the layers below and competes with the reconstruction error, so its weight decides how close
-  to ±1 the codes are (tests/test_dbrc.py::test_a_larger_saturation_weight_saturates_the_codes_more).
-- The shared layer centres each modality's pre-activations before the adaptive tanh (``centre_pre_activations``,
-  on by default; `SharedBinaryLayer`): in training a batch's mean is subtracted, at query time a running mean
-  kept per modality (as BatchNorm keeps its statistics). The paper has no such step. Without it the penalty is
-  met by collapse: a shift that every item shares (the projection's bias, or its weights along the features'
-  mean) makes |u| large for every item at once, and Adam moves such a shift as fast as anything else, so bits
-  become constant over the data (on Wiki at weight 1, 28 of 32; tests/test_dbrc.py::
-  test_the_penalty_saturates_the_codes_without_making_bits_constant shows it on toy data). Centred, a bit's
-  pre-activation has mean zero over each modality's items, so it cannot have one sign for all of them, while
-  its magnitude (what the penalty drives) is still learned: nothing is rescaled. Forms that also rescale the
-  pre-activations (per unit, per item or per modality), or that let the penalty move α alone, were tried and
-  not kept (docs/decisions.md, the DBRC entries, with their numbers).
+- How the codes saturate (the paper: the scale is learned so that the activations reach the saturated range):
+  α starts small (``initial_scale`` 0.1, the tanh's linear range, where the codes' signs are learned as by a
+  linear autoencoder) and a penalty grows it. The penalty (weight ``saturation_weight``, default 1) is
+  mean((1 − |u|)²) of the adaptive tanh of the shared layer's *detached* pre-activations (`saturation_penalty`),
+  so its gradient reaches α (and β) alone; the reconstruction error, which prefers the linear range, pulls α
+  down, and the weight sets where the two meet (tests/test_dbrc.py::
+  test_a_larger_saturation_weight_saturates_the_codes_more). α trains in an AdamW group of its own
+  (``scale_learning_rate`` 0.01, no weight decay; `own_param_groups`): Adam moves a parameter by about its
+  learning rate a step, so at the heads' 1e-3 α could not grow by more than about 1 over a run.
+- Each modality's pre-activations are batch-normalised without an affine part before the adaptive tanh
+  (``normalize_pre_activations``, `SharedBinaryLayer`; running estimates per modality at query time). The paper
+  has no such step; without it the layers below answer α's growth by shrinking the pre-activations (toy data in
+  tests/test_dbrc.py::test_the_penalty_saturates_the_codes_by_growing_the_scales: α > 2.5 but |u| < 0.5).
+  Normalised, a bit has mean 0 and variance 1 over each modality's items: its scale is α's alone, and it cannot
+  be constant.
+- Forms tried and not kept (numbers in `benchmarks/dbrc_saturation.md` and docs/decisions.md): mean(1/α²) (its
+  weight did nothing under AdamW); the penalty on the outputs with its gradient into every layer, met by
+  collapse (Wiki, weight 1: 28 of 32 bits constant, retrieval at chance); the same with centred
+  pre-activations (no constant bit, but the codes fall into few clusters: builtin:shapes at chance).
 - The reconstruction targets are computed in `compute_loss` from the processed inputs the `TrainingBatch`
   carries (``batch.inputs``; the trainer keeps them in cached batches, ``reads_raw_inputs``).
 
 Measured (issue 13, `benchmarks/dbrc_saturation.py`; Wiki, 32 bits, seed 0, ``benchmarks/wiki.py`` training
 settings, last epoch): mean |u| of the shared layer's outputs over the 2,173 training pairs (image / text), mean
 α, distinct codes sign(u) and bits constant over those pairs (image / text), mAP@all image→text / text→image
-(693 test queries; chance 0.111). "before" is the mean(1/α²) penalty on α (commit 06a9f3b), "uncentred" the
-penalty on the outputs without centring (6da1320), "centred" the default now (d1d60e6); the full table, with
-more weights, is `benchmarks/dbrc_saturation.md`:
+(693 test queries; chance 0.111). "before" is the mean(1/α²) penalty (06a9f3b); "outputs" the penalty on the
+outputs with its gradient into every layer (6da1320; c8fccba at 40 epochs, with its default 0.01); "scales" the
+default now (7372154); the full table, with the forms tried in between, is `benchmarks/dbrc_saturation.md`:
 
-=========  ======  ======  ===============  =======  ===============  =============  ===============
-code       epochs  weight  mean |u|         mean α   distinct codes   constant bits  mAP
-=========  ======  ======  ===============  =======  ===============  =============  ===============
-before     10      1       0.127 / 0.181    1.212    1951 / 785       3 / 7          0.181 / 0.222
-before     10      10      0.129 / 0.185    1.256    1946 / 784       3 / 8          0.177 / 0.222
-uncentred  10      0.01    0.126 / 0.182    0.979    1926 / 731       4 / 7          0.178 / 0.213
-uncentred  10      0.1     0.248 / 0.341    0.980    525 / 175        11 / 13        0.172 / 0.183
-uncentred  10      1       0.855 / 0.819    0.984    5 / 8            28 / 26        0.117 / 0.116
-centred    10      0       0.074 / 0.079    0.978    2161 / 1417      0 / 0          0.216 / 0.347
-centred    10      0.3     0.128 / 0.166    0.980    2112 / 960       0 / 0          0.235 / 0.322
-centred    10      1       0.754 / 0.695    0.987    189 / 346        0 / 0          0.193 / 0.153
-centred    10      10      0.979 / 0.975    1.036    35 / 121         0 / 0          0.164 / 0.125
-centred    40      0       0.081 / 0.061    0.954    2164 / 1598      0 / 0          0.209 / 0.438
-centred    40      1       0.765 / 0.841    1.013    59 / 192         0 / 0          0.178 / 0.196
-=========  ======  ======  ===============  =======  ===============  =============  ===============
+=======================  ======  ======  ===============  =====  ===============  =============  ===============
+code                     epochs  weight  mean |u|         α      distinct codes   constant bits  mAP
+=======================  ======  ======  ===============  =====  ===============  =============  ===============
+before                   10      1       0.127 / 0.181    1.21   1951 / 785       3 / 7          0.181 / 0.222
+before                   10      10      0.129 / 0.185    1.26   1946 / 784       3 / 8          0.177 / 0.222
+outputs                  10      0.01    0.126 / 0.182    0.98   1926 / 731       4 / 7          0.178 / 0.213
+outputs                  10      1       0.855 / 0.819    0.98   5 / 8            28 / 26        0.117 / 0.116
+outputs                  40      0.01    0.123 / 0.129    0.97   2001 / 790       4 / 5          0.163 / 0.258
+scales                   40      0       0.085 / 0.087    0.10   2125 / 1319      0 / 0          0.232 / 0.494
+scales                   40      1       0.636 / 0.627    1.93   1003 / 611       0 / 0          0.214 / 0.323
+scales                   40      3       0.714 / 0.779    4.10   750 / 368        0 / 0          0.200 / 0.325
+scales                   40      10      0.735 / 0.800    4.81   706 / 351        0 / 0          0.198 / 0.353
+scales, unnormalised     40      10      0.190 / 0.206    7.29   2133 / 1415      0 / 0          0.196 / 0.379
+=======================  ======  ======  ===============  =====  ===============  =============  ===============
 
-Before, the weight did nothing. Uncentred, the penalty was met by collapse (at weight 1 nearly every bit constant
-over the training set and mAP at chance), so the default had been 0.01, which does not saturate. Centred, the
-weight decides the saturation and no bit is constant at any weight: the default weight 1 brings |u| to 0.75–0.84
-and 10 to 0.98, the adaptive tanh's outputs sitting near ±1 as DBRC designs them. It costs retrieval on Wiki:
-the saturated codes fall into fewer distinct codes (59 / 192 after 40 epochs at weight 1); against the old
-unsaturated default (uncentred, 0.01, 10 epochs: 0.178 / 0.213) image→text is as good or better (0.193 after 10
-epochs, 0.178 after 40) and text→image lower (0.153, 0.196), while the same centred layer without the penalty
-(weight 0) retrieves far better (0.209 / 0.438 after 40 epochs) with codes near 0. A penalty weight that
-rises linearly from 0 over the run did not keep that (40 epochs, weight 1: |u| 0.68 / 0.80, mAP 0.165 / 0.163;
-weight 10: 0.96 / 0.98, 0.187 / 0.187). Set ``saturation_weight=0`` for retrieval rather than DBRC's binary
-layer. α hardly moves in either form (Adam moves raw α by at most about the learning rate a step, and weight
-decay pulls it towards 0): the layers below make the pre-activations large instead.
+Before, the weight did nothing; on the outputs, the penalty was met by collapse, so the default had been 0.01,
+which does not saturate. Now the weight decides the saturation and no bit is constant at any weight: with the
+default 1, α grows from 0.1 to 1.9 and |u| reaches 0.64 / 0.63 after 40 epochs (from 0.12 / 0.13 with the old
+default), and retrieval is above the old default's at the same length (0.214 / 0.323 against 0.163 / 0.258).
+Larger weights saturate more (10: |u| 0.74 / 0.80, α 4.8, 0.198 / 0.353; at 10 epochs, while α is still
+growing, 0.63 / 0.58) but cost retrieval where the codes are short: on builtin:shapes (CPU preset, 30 epochs,
+seed 0; chance 0.315) image→text / text→image is 0.359 / 0.353 at weight 0, 0.342 / 0.339 at 1, 0.313 / 0.342
+at 3 and 0.310 / 0.341 at 10 with 16 bits (32 bits: 0.353 / 0.358 at 1, 0.335 / 0.340 at 3), hence the
+default 1. The layer without the penalty (weight 0, codes near 0) retrieves best on Wiki too (0.232 / 0.494):
+set ``saturation_weight=0`` for retrieval rather than DBRC's binary layer. Without the normalisation α grows
+further (7.3 at weight 10) but the codes do not saturate (|u| 0.19 / 0.21): the layers below shrink the
+pre-activations.
 """
 
 from __future__ import annotations
