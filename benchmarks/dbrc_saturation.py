@@ -13,13 +13,13 @@ Training settings are the Wiki benchmark's (`benchmarks/wiki.py`, ``WIKI_SETTING
 seed, with a fixed number of epochs (last epoch). The code measured is whatever ``cmhash_hf`` imports, so the same
 script measures an older checkout (``PYTHONPATH=OLD/src``, with ``--label before``); it reads α as
 ``binary_layer.activation.alpha`` (a parameter in old code, the softplus of ``raw_alpha`` now). Each label's runs
-go to ``<results-dir>/<label>-<epochs>ep.json``; the markdown table gathers every file found there and is printed
+go to ``<results-dir>/<label>-<epochs>ep-seed<seed>.json``; the markdown table gathers every file found there and is printed
 and written to ``benchmarks/dbrc_saturation.md``.
 
 Usage:
-    python benchmarks/dbrc_saturation.py --wiki DIR --epochs 10 --weights 0 0.1 0.3 1 10   # DIR: `cmhash data build wiki`
-    python benchmarks/dbrc_saturation.py --wiki DIR --epochs 40 --weights 10 --unnormalized --label scales-unnormalized
-    PYTHONPATH=OLD/src python benchmarks/dbrc_saturation.py --wiki DIR --label before
+    python benchmarks/dbrc_saturation.py --wiki DIR --weights 0 1 3 10     # DIR: `cmhash data build wiki`; 40 epochs
+    python benchmarks/dbrc_saturation.py --wiki DIR --weights 10 --unnormalized   # label scales-unnormalized
+    PYTHONPATH=OLD/src python benchmarks/dbrc_saturation.py --wiki DIR --epochs 10 --weights 0 1 10 --label before
     python benchmarks/dbrc_saturation.py --wiki DIR --weights 1 --epochs 5 --results-dir /tmp/sat   # a quick look
 """
 
@@ -94,28 +94,29 @@ def table(reports: list[dict]) -> str:
     """The markdown table: one row per (code version, epochs, saturation weight)."""
     first = reports[0]["settings"]
     lines = [
-        f"# DBRC: saturation of the shared layer on Wiki ({first['bits']} bits, seed {first['seed']})",
+        f"# DBRC: saturation of the shared layer on Wiki ({first['bits']} bits)",
         "",
         "Mean |u| (and share of |u| > 0.9) of the shared binary layer's continuous outputs over the 2,173 training",
         "pairs, mean α of the adaptive tanh, the number of distinct codes and of constant bits over those pairs, and",
         f"mAP@all (693 test queries against the 2,173 training pairs; chance {reports[0]['runs'][0]['chance']:.3f}); Wiki",
         "benchmark settings (`benchmarks/wiki.py`), last epoch. Produced by",
         "`python benchmarks/dbrc_saturation.py --wiki DIR --label LABEL --epochs N --weights W...` (one file per",
-        "label and number of epochs in the results folder; the table gathers them all), for older code with",
+        "label, number of epochs and seed in the results folder; the table gathers them all), for older code with",
         "`PYTHONPATH=OLD/src`. Labels: *before* is the mean(1/α²) penalty on α; *outputs* the penalty on the",
         "shared layer's outputs (its gradient reaching every layer); *centred-outputs* the same with each",
         "modality's pre-activations centred; *scales* the default since issue 13: the penalty on the tanh of the",
         "detached, batch-normalised pre-activations, so it grows α alone (α from 0.1, at its own learning rate);",
         "*scales-unnormalized* the same without the normalisation (`normalize_pre_activations=False`).",
         "",
-        "| code | epochs | saturation_weight | mean abs(u) image | mean abs(u) text | share > 0.9 image / text | mean α "
-        "| distinct codes image / text | constant bits image / text | image→text | text→image |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| code | epochs | seed | saturation_weight | mean abs(u) image | mean abs(u) text | share > 0.9 image / text "
+        "| mean α | distinct codes image / text | constant bits image / text | image→text | text→image |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for report in reports:
         for run in sorted(report["runs"], key=lambda run: run["saturation_weight"]):
             lines.append(
-                f"| {report['label']} ({report['code']}) | {report['settings']['epochs']} | {run['saturation_weight']:g} "
+                f"| {report['label']} ({report['code']}) | {report['settings']['epochs']} | {report['settings']['seed']} "
+                f"| {run['saturation_weight']:g} "
                 f"| {run['mean_abs_u_image']:.3f} | {run['mean_abs_u_text']:.3f} "
                 f"| {run['saturated_share_image']:.2f} / {run['saturated_share_text']:.2f} | {run['mean_alpha']:.3f} "
                 f"| {run['distinct_codes_image']} / {run['distinct_codes_text']} "
@@ -131,7 +132,8 @@ LABEL_ORDER = ["before", "outputs", "centred-outputs", "scales", "scales-unnorma
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--wiki", required=True, help="the built Wiki dataset folder")
-    parser.add_argument("--label", default="scales", help="name of the code measured (a row group of the table)")
+    parser.add_argument("--label", default=None, help="name of the code measured (a row group of the table; "
+                        "default: scales, or scales-unnormalized with --unnormalized)")
     parser.add_argument("--bits", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
@@ -141,10 +143,12 @@ def main() -> None:
     parser.add_argument("--results-dir", default="benchmarks/results/dbrc_saturation")
     parser.add_argument("--markdown", default="benchmarks/dbrc_saturation.md")
     args = parser.parse_args()
+    if args.label is None:
+        args.label = "scales-unnormalized" if args.unnormalized else "scales"
     root = Path(args.results_dir)
     runs = []
     for weight in args.weights:
-        output_dir = root / args.label / f"{args.epochs}ep-weight{weight:g}"
+        output_dir = root / args.label / f"{args.epochs}ep-seed{args.seed}-weight{weight:g}"
         settings = BenchSettings(
             dataset=args.wiki, output_dir=str(output_dir), methods=["dbrc"], bits=[args.bits], seeds=[args.seed],
             method_kwargs={"dbrc": {"saturation_weight": weight,
@@ -160,10 +164,11 @@ def main() -> None:
               "settings": {"bits": args.bits, "epochs": args.epochs, "seed": args.seed,
                            "training_kwargs": WIKI_SETTINGS["training_kwargs"]},
               "runs": runs}
-    atomic_write_text(root / f"{args.label}-{args.epochs}ep.json", json.dumps(report, indent=2))
+    atomic_write_text(root / f"{args.label}-{args.epochs}ep-seed{args.seed}.json", json.dumps(report, indent=2))
     reports = [json.loads(p.read_text()) for p in sorted(root.glob("*.json"))]
     order = {label: position for position, label in enumerate(LABEL_ORDER)}
-    reports.sort(key=lambda r: (order.get(r["label"], len(order)), r["label"], r["settings"]["epochs"]))
+    reports.sort(key=lambda r: (order.get(r["label"], len(order)), r["label"], r["settings"]["epochs"],
+                                r["settings"]["seed"]))
     text = table(reports)
     print(text)
     atomic_write_text(Path(args.markdown), text + "\n")

@@ -21,6 +21,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import tempfile
@@ -44,6 +45,8 @@ try:
 except ImportError:
     from transformers import CLIPImageProcessor
 
+#: Training pairs of builtin:shapes under the classic split (`cmhash_hf.data.splits`).
+TRAIN_PAIRS = 2000
 SMALL = {"hidden_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 256}
 
 
@@ -66,6 +69,8 @@ def save_clip(folder: Path, gpu: bool) -> Path:
 def measure(method: str, clip: Path, out: Path, frozen: bool, batch_size: int, steps: int, precision: str,
             workers: int) -> dict:
     if torch.cuda.is_available():
+        gc.collect()  # the previous run's trainer, so its memory does not count towards this run's peak
+        torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     args = HashTrainingArguments(
         method=method, output_dir=str(out / f"{method}-{'frozen' if frozen else 'tuned'}"), encoders=str(clip),
@@ -87,12 +92,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", nargs="+", default=list_methods())
     parser.add_argument("--steps", type=int, default=None, help="batches per run (default: 15 on GPU, 3 on CPU)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="DataLoader worker processes (default: 8 on GPU, 0 on CPU; 0 if /dev/shm is small)")
     parser.add_argument("--output-dir", default="benchmarks/results/gpu_throughput")
     args = parser.parse_args()
     gpu = torch.cuda.is_available()
     batch_size, precision = (128, "bf16") if gpu else (16, "no")
-    steps = args.steps or (15 if gpu else 3)  # builtin:shapes trains on 2,000 pairs: at most 15 batches of 128
-    workers = min(8, os.cpu_count() or 1) if gpu else 0
+    steps = args.steps or (15 if gpu else 3)
+    if steps * batch_size > TRAIN_PAIRS:
+        parser.error(f"--steps {steps} needs {steps * batch_size} training pairs but builtin:shapes has "
+                     f"{TRAIN_PAIRS}: give at most {TRAIN_PAIRS // batch_size}.")
+    workers = args.workers if args.workers is not None else (min(8, os.cpu_count() or 1) if gpu else 0)
     out = Path(args.output_dir)
     rows = []
     with tempfile.TemporaryDirectory() as scratch:

@@ -227,6 +227,43 @@ def test_the_shared_layer_normalizes_each_modality_on_its_own_statistics():
         layer(features, "audio")
 
 
+def test_a_training_step_updates_the_running_estimates_once():
+    """The loss recomputes the normalised pre-activations for the penalty without touching the running
+    estimates, so one training forward with its loss folds each modality's batch in exactly once."""
+    model = tiny_model("dbrc").train()
+    batch = tiny_batch()
+    model(**batch, return_loss=True)
+    image_norm = model.binary_layer.norms["image"]
+    assert int(image_norm.num_batches_tracked) == 1 and int(model.binary_layer.norms["text"].num_batches_tracked) == 1
+    with torch.no_grad():
+        hidden = model.image_hash(model._tower_features("image", pixel_values=batch["pixel_values"]))
+        z = model.binary_layer.projection(hidden)
+    assert torch.allclose(image_norm.running_mean, 0.1 * z.mean(0), atol=1e-5)
+
+
+def test_a_checkpoint_from_before_the_normalisation_loads_with_neutral_estimates(tmp_path):
+    """Saved DBRC weights without the normaliser's buffers (as before issue 13's normalisation) load with running
+    mean 0 and variance 1, so their codes are the signs of the projection, as they were."""
+    from safetensors.torch import load_file, save_file
+
+    model = tiny_model("dbrc").eval()
+    model.save_pretrained(tmp_path)
+    weights = load_file(tmp_path / "model.safetensors")
+    old = {name: value for name, value in weights.items() if ".norms." not in name}
+    assert len(old) < len(weights)
+    save_file(old, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    (tmp_path / "checksums.json").unlink()  # a folder saved before checksums existed
+    loaded = CrossModalHashModel.from_pretrained(tmp_path)
+    for norm in loaded.binary_layer.norms.values():
+        assert torch.equal(norm.running_mean, torch.zeros(HASH_BITS))
+        assert torch.equal(norm.running_var, torch.ones(HASH_BITS))
+    batch = tiny_batch()
+    with torch.no_grad():
+        features = loaded._tower_features("image", pixel_values=batch["pixel_values"])
+        z = loaded.binary_layer.projection(loaded.image_hash(features))
+    assert torch.equal(loaded.encode_image(pixel_values=batch["pixel_values"]), torch.where(z > 0, 1, -1).to(torch.int8))
+
+
 def test_the_running_estimates_are_saved_with_the_model(tmp_path):
     model = tiny_model("dbrc")
     with torch.no_grad():
@@ -246,6 +283,11 @@ def test_the_scales_train_in_their_own_param_group():
     assert (groups["scales"]["lr"], groups["scales"]["weight_decay"]) == (0.02, 0.0)
     assert not scales & {id(p) for p in groups["heads"]["params"]}
     assert len(groups["heads"]["params"]) + len(scales) == len(list(model.parameters()))
+    # a step that does not train the scales gets no scales group, and the group never holds other steps' parameters
+    without = [p for p in model.parameters() if id(p) not in scales]
+    assert [group["name"] for group in param_groups(model, without, 1e-3, None, 0.1)] == ["heads"]
+    alpha_only = [model.binary_layer.activation.raw_alpha]
+    assert [(g["name"], g["params"]) for g in param_groups(model, alpha_only, 1e-3, None, 0.1)] == [("scales", alpha_only)]
 
 
 def test_training_never_reads_labels():

@@ -2,8 +2,9 @@
 encoders, a larger one for everything else, warm-up then constant / linear / cosine decay.
 
 Each training step of a method keeps its own AdamW (`param_groups` splits that step's parameters into an
-``encoder`` and a ``heads`` group) and its own schedule (`build_scheduler`), whose length is the number of
-optimiser updates that step gets over the run (`optimizer_updates`).
+``encoder`` and a ``heads`` group, plus any group the model asks for, e.g. DBRC's ``scales``) and its own
+schedule (`build_scheduler`), whose length is the number of optimiser updates that step gets over the run
+(`optimizer_updates`).
 
 Example:
     >>> import torch

@@ -153,7 +153,8 @@ class HashTrainer:
     """Trains a prepared run with Accelerate; `train()` returns the final metrics of the run.
 
     Optimisation (`cmhash_hf.training.optimization`): each training step of the method has its own AdamW with an
-    ``encoder`` and a ``heads`` param group and its own warm-up + decay schedule; ``max_grad_norm`` clips each
+    ``encoder`` and a ``heads`` param group (plus the model's `own_param_groups`) and its own warm-up + decay
+    schedule; ``max_grad_norm`` clips each
     step's gradients. With ``freeze_encoders`` the backbones take no gradient, run in eval mode, and (unless
     ``feature_cache`` is off) their outputs come from the on-disk feature cache (`cmhash_hf.training.feature_cache`).
     """

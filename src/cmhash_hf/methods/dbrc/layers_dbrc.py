@@ -107,6 +107,8 @@ class SharedBinaryLayer(nn.Module):
     training uses the running estimates too). A bit's normalised pre-activation then has mean 0 and variance 1
     over each modality's items, so the layers below can neither give every item the same sign (a constant bit)
     nor shrink z to keep the tanh in its linear range: how saturated the codes are is up to the scales α alone.
+    Under DDP each process normalises with its own batch (plain BatchNorm, not SyncBatchNorm); the running
+    estimates saved are rank 0's.
 
     Example:
         >>> layer = SharedBinaryLayer(input_dim=3, hash_bits=2, scaling="linear", initial_scale=1.0)
