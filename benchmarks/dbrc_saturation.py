@@ -13,8 +13,8 @@ Training settings are the Wiki benchmark's (`benchmarks/wiki.py`, ``WIKI_SETTING
 seed, with a fixed number of epochs (last epoch). The code measured is whatever ``cmhash_hf`` imports, so the same
 script measures an older checkout (``PYTHONPATH=OLD/src``, with ``--label before``); it reads α as
 ``binary_layer.activation.alpha`` (a parameter in old code, the softplus of ``raw_alpha`` now). Each label's runs
-go to ``<results-dir>/<label>-<epochs>ep-seed<seed>.json``; the markdown table gathers every file found there and is printed
-and written to ``benchmarks/dbrc_saturation.md``.
+go to ``<results-dir>/<label>-<epochs>ep-seed<seed>.json``; the markdown table gathers every file found there and
+is printed and written to ``benchmarks/dbrc_saturation.md``.
 
 Usage:
     python benchmarks/dbrc_saturation.py --wiki DIR --weights 0 1 3 10     # DIR: `cmhash data build wiki`; 40 epochs

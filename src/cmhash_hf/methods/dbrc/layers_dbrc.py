@@ -17,12 +17,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...encoders import kind_of
+from ...encoders.kinds import MODALITIES
 
 #: Starting value of the cubic scale β of the nonlinear adaptive tanh.
 INITIAL_CUBIC_SCALE = 0.01
 #: Weight of the newest batch in the running estimates of the shared layer's normalisation (BatchNorm's default).
 NORM_MOMENTUM = 0.1
-MODALITIES = ("image", "text")
 
 
 def inverse_softplus(value: float) -> float:

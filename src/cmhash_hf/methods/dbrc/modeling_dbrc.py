@@ -86,9 +86,8 @@ seed 0; chance 0.315) image→text / text→image is 0.359 / 0.353 at weight 0, 
 at 3 and 0.310 / 0.341 at 10 with 16 bits (32 bits: 0.353 / 0.358 at 1, 0.335 / 0.340 at 3), hence the
 default 1 (at 1, 16 bits, seeds 0–2: 0.344 ± 0.004 / 0.338 ± 0.007). The layer without the penalty (weight
 0, codes near 0) retrieves best on Wiki too (0.232 / 0.494): set ``saturation_weight=0`` for retrieval rather
-than DBRC's binary layer. Without the normalisation α grows
-further (7.3 at weight 10) but the codes do not saturate (|u| 0.19 / 0.21): the layers below shrink the
-pre-activations.
+than DBRC's binary layer. Without the normalisation α grows further (7.3 at weight 10) but the codes do not
+saturate (|u| 0.19 / 0.21): the layers below shrink the pre-activations.
 """
 
 from __future__ import annotations
@@ -102,6 +101,7 @@ from ...training_batch import TrainingBatch
 from .configuration_dbrc import DBRCConfig
 from .layers_dbrc import (
     INITIAL_CUBIC_SCALE,
+    MODALITIES,
     AdaptiveTanh,
     SharedBinaryLayer,
     build_decoder,
@@ -110,8 +110,6 @@ from .layers_dbrc import (
     reconstruction_width,
     saturation_penalty,
 )
-
-MODALITIES = ("image", "text")
 
 
 class DBRCModel(CrossModalHashPreTrainedModel):
